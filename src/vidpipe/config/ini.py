@@ -1,0 +1,43 @@
+"""An INI reader that keeps the line of every key (for file:line:key errors)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import ConfigError
+
+
+@dataclass
+class Entry:
+    section: str
+    key: str
+    value: str
+    line: int
+
+
+def read_ini(path: str) -> list[Entry]:
+    """Entries in file order. Keys are lower-cased; `#` and `;` start comments at line start."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            text = fh.read()
+    except FileNotFoundError:
+        raise ConfigError("config file not found", file=path) from None
+    except UnicodeDecodeError:
+        raise ConfigError("not a text config file", file=path) from None
+    entries: list[Entry] = []
+    section = ""
+    for n, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("["):
+            if not line.endswith("]"):
+                raise ConfigError(f"bad section header {line!r}", file=path, line=n)
+            section = line[1:-1].strip().lower()
+            continue
+        if "=" not in line:
+            raise ConfigError(f"expected 'key=value', got {line!r}", file=path, line=n)
+        key, value = line.split("=", 1)
+        if not section:
+            raise ConfigError("key outside any [section]", file=path, line=n, key=key.strip())
+        entries.append(Entry(section, key.strip().lower(), value.strip(), n))
+    return entries

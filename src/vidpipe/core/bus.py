@@ -1,0 +1,70 @@
+"""The pipeline bus: messages from elements to the application."""
+from __future__ import annotations
+
+import enum
+import queue
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class MessageType(enum.Enum):
+    EOS = "eos"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    STREAM_ADDED = "stream-added"
+    STREAM_REMOVED = "stream-removed"
+    STREAM_EOS = "stream-eos"
+    ELEMENT = "element"
+
+
+@dataclass
+class Message:
+    type: MessageType
+    source: str  # element name
+    text: str
+    data: dict[str, Any] = field(default_factory=dict)
+    timestamp: float = field(default_factory=time.time)
+
+    def __str__(self) -> str:
+        return f"{self.type.value.upper()} from {self.source}: {self.text}"
+
+
+class Bus:
+    """Elements post from their threads; watches run in the thread that calls `dispatch()`
+    (Pipeline.wait/run call it), so application callbacks never race element threads."""
+
+    def __init__(self) -> None:
+        self._q: queue.Queue[Message] = queue.Queue()
+        self._watches: list[Callable[[Message], Any]] = []
+        self.history: list[Message] = []
+
+    def post(self, kind: str | MessageType, source: Any, text: str, **data: Any) -> None:
+        mtype = kind if isinstance(kind, MessageType) else MessageType(kind)
+        name = getattr(source, "name", str(source))
+        self._q.put(Message(mtype, name, text, data))
+
+    def add_watch(self, callback: Callable[[Message], Any]) -> None:
+        self._watches.append(callback)
+
+    def pop(self, timeout: float | None = None) -> Message | None:
+        try:
+            msg = self._q.get(timeout=timeout) if timeout else self._q.get_nowait()
+        except queue.Empty:
+            return None
+        self.history.append(msg)
+        return msg
+
+    def dispatch(self, timeout: float | None = None) -> list[Message]:
+        out = []
+        msg = self.pop(timeout)
+        while msg is not None:
+            out.append(msg)
+            for w in list(self._watches):
+                w(msg)
+            msg = self.pop()
+        return out
+
+    def errors(self) -> list[Message]:
+        return [m for m in self.history if m.type is MessageType.ERROR]

@@ -1,0 +1,60 @@
+"""Per-stream frame counting and FPS (DeepStream's PERF_DATA), from a probe on any pad."""
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from typing import Any, Callable
+
+from .element import Pad
+from .meta import Batch
+
+
+class PerfMonitor:
+    """Counts frames per source id crossing `pad`; `snapshot()` gives FPS since the last call
+    and since the start; `on_frames` (if set) gets the number of frames of each batch."""
+
+    def __init__(self, pad: Pad, on_frames: Callable[[int], Any] | None = None):
+        self.total: dict[int, int] = defaultdict(int)
+        self._last: dict[int, int] = defaultdict(int)
+        self.start = self._t_last = time.perf_counter()
+        self.first_frame_at: float | None = None
+        self.on_frames = on_frames
+        self.objects: dict[str, int] = defaultdict(int)
+        self.frames_with: dict[str, int] = defaultdict(int)
+        self._lock = threading.Lock()
+        pad.add_probe(self._probe)
+
+    def _probe(self, pad: Pad, batch: Batch) -> None:
+        with self._lock:
+            if self.first_frame_at is None:
+                self.first_frame_at = time.perf_counter()
+            for f in batch.frames:
+                self.total[f.source_id] += 1
+                seen = set()
+                for o in f.meta.objects:
+                    name = o.label or str(o.class_id)
+                    self.objects[name] += 1
+                    seen.add(name)
+                for name in seen:
+                    self.frames_with[name] += 1
+        if self.on_frames is not None and batch.frames:
+            self.on_frames(len(batch.frames))
+
+    def snapshot(self) -> dict[int, tuple[float, float]]:
+        """source id -> (FPS over the last interval, FPS since start)."""
+        now = time.perf_counter()
+        with self._lock:
+            dt = max(now - self._t_last, 1e-9)
+            total_dt = max(now - self.start, 1e-9)
+            out = {sid: ((n - self._last[sid]) / dt, n / total_dt) for sid, n in sorted(self.total.items())}
+            self._last = defaultdict(int, self.total)
+            self._t_last = now
+        return out
+
+    @property
+    def frames(self) -> int:
+        return sum(self.total.values())
+
+    def fps(self) -> float:
+        return self.frames / max(time.perf_counter() - self.start, 1e-9)

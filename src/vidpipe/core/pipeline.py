@@ -1,0 +1,230 @@
+"""Pipeline: a set of linked elements, each running in its own thread behind bounded queues."""
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from typing import Any, Iterable
+
+from ..errors import LinkError, PipelineError, VidpipeError
+from .bus import Bus, MessageType
+from .element import Element, Source, _Stopped
+from .events import EOS
+
+log = logging.getLogger("vidpipe")
+
+
+class Pipeline:
+    """Holds elements, runs them, and reports through `bus`.
+
+    >>> p = Pipeline()                       # doctest: +SKIP
+    >>> p.add(src, mux, infer, osd, sink)    # doctest: +SKIP
+    >>> p.link(src, mux, infer, osd, sink)   # doctest: +SKIP
+    >>> p.run()                              # doctest: +SKIP
+    """
+
+    def __init__(self, name: str = "pipeline"):
+        self.name = name
+        self.elements: list[Element] = []
+        self.bus = Bus()
+        self._threads: dict[str, threading.Thread] = {}
+        self._eos_requested = threading.Event()
+        self._started = False
+        self._stopped = False
+        self._lock = threading.Lock()
+        self.start_time = 0.0
+
+    # -- building ----------------------------------------------------------------------------
+    def add(self, *elements: Element) -> "Pipeline":
+        for el in elements:
+            if any(e.name == el.name for e in self.elements):
+                raise LinkError(f"pipeline already has an element named '{el.name}'")
+            el.pipeline = self
+            self.elements.append(el)
+            if self._started:
+                self._start_element(el)
+        return self
+
+    def link(self, *elements: Element) -> "Pipeline":
+        """Link elements in a chain: link(a, b, c) = a -> b -> c. Adds any not yet added."""
+        for el in elements:
+            if el.pipeline is not self:
+                self.add(el)
+        for a, b in zip(elements, elements[1:]):
+            a.link(b)
+        return self
+
+    def get_by_name(self, name: str) -> Element:
+        for el in self.elements:
+            if el.name == name:
+                return el
+        raise KeyError(f"no element named '{name}' in the pipeline")
+
+    def __getitem__(self, name: str) -> Element:
+        return self.get_by_name(name)
+
+    # -- running -----------------------------------------------------------------------------
+    def start(self) -> "Pipeline":
+        if self._started:
+            return self
+        for el in self.elements:
+            for pad in el.src_pads.values():
+                if pad.peer is None and not el.src_optional:
+                    raise LinkError(f"{pad!r} is not linked: link it to a sink (e.g. fakesink)")
+            for pad in el.sink_pads.values():
+                if pad.peer is None:
+                    raise LinkError(f"{pad!r} is not linked: nothing feeds element '{el.name}'")
+        started: list[Element] = []
+        try:
+            for el in self.elements:  # start sinks before sources (reverse order) is not needed:
+                el.start()            # threads only begin after every start() succeeded
+                started.append(el)
+        except BaseException:
+            for el in reversed(started):
+                self._safe_stop(el)
+            raise
+        self.start_time = time.perf_counter()
+        self._started = True
+        for el in self.elements:
+            self._spawn(el)
+        return self
+
+    def _start_element(self, el: Element) -> None:
+        el.start()
+        self._spawn(el)
+
+    def _spawn(self, el: Element) -> None:
+        t = threading.Thread(target=self._thread_main, args=(el,), name=f"vidpipe:{el.name}", daemon=True)
+        self._threads[el.name] = t
+        t.start()
+
+    def _thread_main(self, el: Element) -> None:
+        try:
+            el._run()
+        except _Stopped:
+            pass
+        except Exception as e:  # report, then keep the flow draining so outputs get finalised
+            el.failed = True
+            detail = str(e) if isinstance(e, VidpipeError) else f"{type(e).__name__}: {e}"
+            log.debug("element %s failed", el.name, exc_info=True)
+            self.bus.post(MessageType.ERROR, el, detail, exception=e)
+            self._eos_requested.set()
+            try:
+                self._drain(el)
+            except _Stopped:
+                pass
+
+    @staticmethod
+    def _drain(el: Element) -> None:
+        """After a failure: swallow batches until EOS on every sink pad, then pass EOS on."""
+        if isinstance(el, Source):
+            el.push(EOS())
+            return
+        for pad in el.sink_pads.values():
+            while not isinstance(pad.get(), EOS):
+                pass
+        for name in el.src_pads:
+            el.push(EOS(), name)
+
+    def send_eos(self) -> None:
+        """Ask every source to stop; the EOS then flows through and finalises every output."""
+        self._eos_requested.set()
+
+    def is_running(self) -> bool:
+        return any(t.is_alive() for t in self._threads.values())
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Dispatch bus messages until every element's thread ended; False on timeout."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            self.bus.dispatch(timeout=0.05)
+            if not self.is_running():
+                self.bus.dispatch()
+                self._finalise()
+                return True
+            if deadline is not None and time.monotonic() >= deadline:
+                return False
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Graceful stop: EOS from the sources, wait up to `timeout`, then abort what is left."""
+        if not self._started:
+            return
+        self.send_eos()
+        if not self.wait(timeout):
+            log.warning("pipeline did not drain in %.1fs; aborting", timeout)
+            for el in self.elements:
+                el._abort.set()
+            for t in self._threads.values():
+                t.join(2.0)
+            self._finalise()
+
+    def _finalise(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = True
+        for el in self.elements:
+            self._safe_stop(el)
+        self.bus.dispatch()
+        if not self.bus.errors():
+            self.bus.post(MessageType.EOS, self.name, "end of stream")
+            self.bus.dispatch()
+
+    def _safe_stop(self, el: Element) -> None:
+        try:
+            el.stop()
+        except Exception as e:
+            log.debug("stop of %s failed", el.name, exc_info=True)
+            self.bus.post(MessageType.ERROR, el, f"while stopping: {type(e).__name__}: {e}", exception=e)
+
+    def run(self, *, handle_signals: bool = True) -> "Pipeline":
+        """start() + wait(); Ctrl-C / SIGTERM stop gracefully (a second Ctrl-C aborts).
+        Raises PipelineError if any element posted an ERROR."""
+        prev: dict[int, Any] = {}
+        main = threading.current_thread() is threading.main_thread()
+        if handle_signals and main:
+            def on_signal(signum: int, _frame: Any) -> None:
+                if self._eos_requested.is_set():
+                    log.warning("second interrupt: aborting")
+                    for el in self.elements:
+                        el._abort.set()
+                else:
+                    log.warning("%s: finishing outputs (press Ctrl-C again to abort)",
+                                signal.Signals(signum).name)
+                    self.interrupted = signal.Signals(signum).name
+                    self.send_eos()
+            for s in (signal.SIGINT, signal.SIGTERM):
+                prev[s] = signal.signal(s, on_signal)
+        try:
+            self.start()
+            self.wait()
+        finally:
+            for s, h in prev.items():
+                signal.signal(s, h)
+            if self._started and self.is_running():
+                self.stop()
+        errors = self.bus.errors()
+        if errors:
+            raise PipelineError("; ".join(str(m) for m in errors), errors)
+        return self
+
+    interrupted: str | None = None
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        out = {}
+        for el in self.elements:
+            depth = {p.name: p.queue.qsize() for p in el.sink_pads.values()}
+            out[el.name] = {**el.stats, "queue_depth": depth}
+        return out
+
+    # -- other ways to build -----------------------------------------------------------------
+    @classmethod
+    def from_launch(cls, description: str) -> "Pipeline":
+        from .launch import parse_launch
+        return parse_launch(description)
+
+    def __repr__(self) -> str:
+        return f"<Pipeline {self.name!r}: {' '.join(e.name for e in self.elements)}>"
+
+

@@ -1,0 +1,1 @@
+"""Built-in elements, one module per family."""

@@ -1,0 +1,92 @@
+"""osd: draws objects (box, label, confidence, classifier labels) and display meta (nvdsosd's role)."""
+from __future__ import annotations
+
+import colorsys
+
+import numpy as np
+
+from ..core.element import Element
+from ..core.meta import Batch, Frame
+from ..core.props import Prop
+from ..core.registry import register
+
+
+def class_color(class_id: int) -> tuple[int, int, int]:
+    """A stable, distinct RGB colour per class id (golden-ratio hue walk)."""
+    h = (class_id * 0.618033988749895) % 1.0
+    r, g, b = colorsys.hsv_to_rgb(h, 0.85, 1.0)
+    return (int(r * 255), int(g * 255), int(b * 255))
+
+
+def object_caption(obj, show_conf: bool) -> str:
+    parts = [obj.label or str(obj.class_id)]
+    if obj.object_id >= 0:
+        parts.append(str(obj.object_id))
+    if show_conf:
+        parts.append(f"{obj.confidence:.2f}")
+    for c in obj.classifications:
+        top = c.top
+        if top is not None:
+            parts.append(top.label)
+    return " ".join(parts)
+
+
+def draw_frame(frame: Frame, *, border_width: int = 2, font_scale: float = 0.45,
+               show_label: bool = True, show_conf: bool = True) -> None:
+    import cv2
+
+    img = frame.image
+    if not isinstance(img, np.ndarray):
+        raise TypeError("osd on the CPU needs numpy frames; use device=cuda for GPU frames")
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    h, w = img.shape[:2]
+    for obj in frame.meta.objects:
+        color = tuple(int(c) for c in (obj.color or class_color(obj.class_id)))[:3]
+        x1, y1, x2, y2 = (int(round(v)) for v in obj.bbox.as_xyxy())
+        cv2.rectangle(img, (x1, y1), (x2, y2), color, border_width)
+        if show_label:
+            text = object_caption(obj, show_conf)
+            (tw, th), base = cv2.getTextSize(text, font, font_scale, 1)
+            ty = y1 - 2 if y1 - th - base - 2 >= 0 else y1 + th + base  # inside the box when no room above
+            cv2.rectangle(img, (x1, ty - th - base), (x1 + tw + 2, ty + base - 1), color, -1)
+            cv2.putText(img, text, (x1 + 1, ty - 1), font, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+    dm = frame.meta.display_meta
+    if not dm:
+        return
+    for r in dm.rects:
+        p1 = (int(r.left), int(r.top))
+        p2 = (int(r.left + r.width), int(r.top + r.height))
+        if r.fill is not None:
+            cv2.rectangle(img, p1, p2, tuple(r.fill[:3]), -1)
+        if r.border_width > 0:
+            cv2.rectangle(img, p1, p2, tuple(r.color[:3]), r.border_width)
+    for ln in dm.lines:
+        cv2.line(img, (int(ln.x1), int(ln.y1)), (int(ln.x2), int(ln.y2)), tuple(ln.color[:3]), ln.width)
+    for a in dm.arrows:
+        cv2.arrowedLine(img, (int(a.x1), int(a.y1)), (int(a.x2), int(a.y2)), tuple(a.color[:3]), a.width)
+    for c in dm.circles:
+        cv2.circle(img, (int(c.x), int(c.y)), int(c.radius), tuple(c.color[:3]), c.width)
+    for t in dm.texts:
+        (tw, th), base = cv2.getTextSize(t.text, font, t.font_scale, 1)
+        x, y = int(t.x), int(t.y) + th
+        if t.background is not None:
+            cv2.rectangle(img, (x - 2, y - th - 2), (x + tw + 2, y + base), tuple(t.background[:3]), -1)
+        cv2.putText(img, t.text, (x, y), font, t.font_scale, tuple(t.color[:3]), 1, cv2.LINE_AA)
+
+
+@register("osd", aliases={"nvdsosd": {}, "nvosd": {}})
+class Osd(Element):
+    """Draws boxes in per-class colours with label and confidence, then the frame's display meta."""
+
+    description = "on-screen display: boxes, labels, display meta"
+    border_width = Prop(int, 2, "box line width in pixels", minimum=1, maximum=20)
+    font_scale = Prop(float, 0.45, "label text scale (OpenCV Hershey font)", minimum=0.1)
+    display_text = Prop(bool, True, "draw labels next to boxes")
+    display_conf = Prop(bool, True, "show confidence in labels")
+    process_mode = Prop(int, 0, "accepted for DeepStream compatibility (drawing is on the CPU here)")
+
+    def process(self, batch: Batch) -> Batch:
+        for frame in batch.frames:
+            draw_frame(frame, border_width=self.border_width, font_scale=self.font_scale,
+                       show_label=self.display_text, show_conf=self.display_conf)
+        return batch

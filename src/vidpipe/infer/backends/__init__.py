@@ -1,0 +1,31 @@
+"""Inference backends behind one small interface (see base.Backend)."""
+from __future__ import annotations
+
+import os
+
+from ...errors import ModelError
+from .base import Backend, TensorInfo
+
+__all__ = ["Backend", "TensorInfo", "create_backend"]
+
+
+def create_backend(model_file: str, *, backend: str = "auto", device: str = "cpu",
+                   num_threads: int = 0) -> Backend:
+    """Opens `model_file` with the backend that fits its type (or the one named)."""
+    if not model_file:
+        raise ModelError("no model file given: set onnx-file/model-file in the config or --model")
+    if not os.path.exists(model_file):
+        raise ModelError(f"{model_file}: model file not found")
+    ext = os.path.splitext(model_file)[1].lower()
+    if backend == "auto":
+        backend = {".onnx": "onnxruntime", ".tflite": "litert"}.get(ext, "")
+        if not backend:
+            raise ModelError(f"{model_file}: unknown model type '{ext}'; vidpipe reads .onnx and .tflite "
+                             "(or set backend=onnxruntime|litert)")
+    if backend == "onnxruntime":
+        from .onnx import OnnxBackend
+        return OnnxBackend(model_file, device=device, num_threads=num_threads)
+    if backend == "litert":
+        from .litert import LiteRTBackend
+        return LiteRTBackend(model_file, num_threads=num_threads)
+    raise ModelError(f"unknown backend '{backend}'; allowed: auto, onnxruntime, litert")

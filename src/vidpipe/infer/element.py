@@ -1,0 +1,325 @@
+"""infer: runs a model on whole frames (primary) or object crops (secondary) - nvinfer's role."""
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from ..core.element import Element
+from ..core.meta import BBox, Batch, Classification, Frame, Label, ObjectMeta, TensorMeta
+from ..core.props import Prop
+from ..core.registry import register
+from ..errors import ModelError
+from .backends import Backend, create_backend
+from .cluster import dbscan, nms
+from .config import InferConfig, load_infer_config
+from .labels import load_labels
+from .parsers import Detections, ParseContext, Parser, get_parser, parser_names
+from .parsers.custom import FunctionParser, load_function
+from .parsers.base import dims
+from .preprocess import Preprocessor, Transform
+
+log = logging.getLogger("vidpipe")
+
+
+def detect_parser(outputs: list, cfg: InferConfig) -> str:
+    """Pick a built-in parser from the output tensors' layout."""
+    if cfg.network_type == 1:
+        return "classifier"
+    shapes = [dims(o) for o in outputs]
+    if len(outputs) == 4 and sum(len(s) == 3 and s[-1] == 4 for s in shapes) == 1 and any(len(s) == 1 for s in shapes):
+        return "ssd-tflite"
+    if len(outputs) == 2 and all(len(s) == 4 for s in shapes):
+        return "detectnet_v2"
+    if len(outputs) >= 4 and len(outputs) % 2 == 0 and all(len(s) == 3 for s in shapes) \
+            and len({s[2] for s in shapes}) == 2:
+        return "nanodet"
+    if len(outputs) == 1 and len(shapes[0]) == 3:
+        _, a, b = shapes[0]
+        if b in (6, 7):
+            return "yolo-e2e"
+        if 0 < a < b:
+            return "yolov8"
+        nc = cfg.num_detected_classes
+        if nc and b == 5 + nc:
+            return "yolov5"
+        if nc and b == 4 + nc:
+            return "yolov8"
+    if len(outputs) == 1 and len(shapes[0]) in (2, 4):
+        return "classifier"
+    listed = "; ".join(map(str, outputs))
+    raise ModelError(f"cannot tell which parser fits this model's outputs ({listed}); set parser= to one "
+                     f"of {', '.join(parser_names())}, or to your own 'module:function'")
+
+
+@register("infer", aliases={"nvinfer": {}, "pgie": {}, "sgie": {"process_mode": 2}})
+class Infer(Element):
+    """Runs a detector or classifier. Reads DeepStream nvinfer config files or vidpipe YAML;
+    element properties override the file."""
+
+    description = "inference: ONNX Runtime / LiteRT, primary or secondary"
+    config_file_path = Prop(str, "", "nvinfer INI (.txt) or vidpipe YAML inference config")
+    config = Prop(object, None, "an InferConfig object (Python API) instead of a file", nullable=True)
+    model = Prop(str, "", "model file (.onnx, .tflite); overrides the config")
+    labels = Prop(str, "", "label file; overrides the config")
+    parser = Prop(str, "", "output parser name or module:function; overrides the config")
+    parse_func = Prop(object, None, "Python parse function fn(outputs, ctx) (see FunctionParser)", nullable=True)
+    batch_size = Prop(int, 0, "frames per inference call (0: from the config)", minimum=0)
+    interval = Prop(int, -1, "batches to skip between inferences (-1: from the config)", minimum=-1)
+    unique_id = Prop(int, 0, "gie-unique-id (0: from the config)", minimum=0)
+    process_mode = Prop(int, 0, "1 primary, 2 secondary (0: from the config)", choices=[0, 1, 2])
+    threshold = Prop(float, -1.0, "pre-cluster threshold for every class (-1: from the config)")
+    output_tensor_meta = Prop(int, -1, "attach raw output tensors as meta (1/0; -1: from the config)",
+                              choices=[-1, 0, 1])
+    device = Prop(str, "", "cpu or cuda:N (empty: from the config)")
+    num_threads = Prop(int, 0, "CPU threads for the backend (0: from the config / all cores)", minimum=0)
+    backend = Prop(str, "", "auto, onnxruntime or litert (empty: from the config)")
+
+    def __init__(self, name: str | None = None, **props: Any):
+        super().__init__(name, **props)
+        self.cfg: InferConfig | None = None
+        self.model_backend: Backend | None = None
+        self.pre: Preprocessor | None = None
+        self.out_parser: Parser | None = None
+        self.label_map: dict[int, str] = {}
+        self._batches = 0
+        self._cache: dict[tuple[int, int], tuple[int, Classification]] = {}
+        self.calls = 0  # model invocations (items, not batches)
+
+    # -- setup -------------------------------------------------------------------------------
+    def resolved_config(self) -> InferConfig:
+        if self.config is not None:
+            cfg = replace(self.config)
+        elif self.config_file_path:
+            cfg = load_infer_config(self.config_file_path)
+        else:
+            cfg = InferConfig()
+        over = {"model_file": self.model and os.path.abspath(self.model),
+                "labelfile_path": self.labels and os.path.abspath(self.labels), "parser": self.parser,
+                "batch_size": self.batch_size, "gie_unique_id": self.unique_id,
+                "process_mode": self.process_mode, "device": self.device,
+                "num_threads": self.num_threads, "backend": self.backend}
+        for k, v in over.items():
+            if v:
+                setattr(cfg, k, v)
+        if self.interval >= 0:
+            cfg.interval = self.interval
+        if self.output_tensor_meta >= 0:
+            cfg.output_tensor_meta = bool(self.output_tensor_meta)
+        if self.threshold >= 0:
+            cfg.class_attrs_all = replace(cfg.class_attrs_all, pre_cluster_threshold=self.threshold)
+            cfg.class_attrs = {k: replace(v, pre_cluster_threshold=self.threshold) for k, v in cfg.class_attrs.items()}
+        return cfg
+
+    def start(self) -> None:
+        cfg = self.cfg = self.resolved_config()
+        where = f"{self.name}" + (f" ({cfg.source})" if cfg.source else "")
+        if cfg.device.startswith("cuda") and cfg.backend in ("auto", "litert") and cfg.model_file.endswith(".tflite"):
+            log.warning("%s: LiteRT runs on the CPU; device=%s ignored", where, cfg.device)
+        self.model_backend = be = create_backend(cfg.model_file, backend=cfg.backend, device=cfg.device,
+                                                 num_threads=cfg.num_threads)
+        self.pre = Preprocessor(be.inputs[0], cfg)
+        self.label_map = load_labels(cfg.labelfile_path)
+        if self.parse_func is not None:
+            self.out_parser = FunctionParser(self.parse_func)
+        elif cfg.parser and cfg.parser != "auto" and cfg.parser not in parser_names():
+            base = os.path.dirname(os.path.abspath(cfg.source)) if cfg.source else ""
+            self.out_parser = FunctionParser(load_function(cfg.parser, base), cfg.parser)
+        else:
+            name = detect_parser(be.outputs, cfg) if cfg.parser in ("", "auto") else cfg.parser
+            self.out_parser = get_parser(name)
+        nc = cfg.num_detected_classes
+        thresholds = [cfg.class_attrs_all.pre_cluster_threshold, *(a.pre_cluster_threshold for a in cfg.class_attrs.values())]
+        self.ctx = ParseContext(self.pre.width, self.pre.height, nc, min(thresholds))
+        try:
+            self.out_parser.check(be.outputs, self.ctx)
+        except ModelError as e:
+            raise ModelError(f"{where}: {cfg.model_file}: {e}") from None
+        n_cls = max([nc, *cfg.class_attrs.keys(), *self.label_map.keys(), 0]) + 1
+        self._thr = np.full(n_cls, cfg.class_attrs_all.pre_cluster_threshold, np.float32)
+        for cid, a in cfg.class_attrs.items():
+            self._thr[cid] = a.pre_cluster_threshold
+        self._filtered = np.asarray(sorted(set(cfg.filter_out_class_ids)), np.int64)
+        self.is_classifier = self.out_parser.kind == "classifier"
+        log.info("%s: %s via %s, parser %s, %s", where, os.path.basename(cfg.model_file), be.name,
+                 self.out_parser.name, be.describe())
+
+    # -- running -----------------------------------------------------------------------------
+    def _run_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Runs any number of items, in chunks of the model's fixed batch (padded) if it has one."""
+        be = self.model_backend
+        assert be is not None
+        self.calls += len(x)
+        limit = be.max_batch
+        if limit is None:
+            return be.run(x)
+        parts = []
+        for i in range(0, len(x), limit):
+            chunk = x[i:i + limit]
+            n = len(chunk)
+            if n < limit:
+                chunk = np.concatenate([chunk, np.zeros((limit - n, *x.shape[1:]), x.dtype)])
+            parts.append({k: v[:n] for k, v in be.run(chunk).items()})
+        return parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+    def process(self, batch: Batch) -> Batch:
+        cfg = self.cfg
+        assert cfg is not None
+        if cfg.process_mode == 2:
+            self._secondary(batch)
+            return batch
+        self._batches += 1
+        if cfg.interval and (self._batches - 1) % (cfg.interval + 1):
+            return batch
+        frames = [f for f in batch.frames]
+        if not frames:
+            return batch
+        assert self.pre is not None
+        x, transforms = self.pre([f.to_numpy() for f in frames])
+        outputs = self._run_model(x)
+        for i, f in enumerate(frames):
+            if cfg.output_tensor_meta:
+                t = transforms[i]
+                f.meta.tensor_meta.append(TensorMeta(
+                    cfg.gie_unique_id, {k: v[i] for k, v in outputs.items()},
+                    (self.pre.width, self.pre.height), (t.scale_x, t.scale_y), (t.pad_x, t.pad_y)))
+            if self.is_classifier:
+                probs = self.out_parser.parse(outputs, i, self.ctx)  # type: ignore[union-attr]
+                f.meta.user_meta.setdefault("classifications", []).append(self._classification(probs))
+                continue
+            dets = self.out_parser.parse(outputs, i, self.ctx)  # type: ignore[union-attr]
+            f.meta.objects.extend(self._objects(dets, transforms[i], f))
+        return batch
+
+    def _classification(self, probs: np.ndarray) -> Classification:
+        cfg = self.cfg
+        assert cfg is not None
+        idx = np.nonzero(probs >= cfg.classifier_threshold)[0]
+        idx = idx[np.argsort(-probs[idx])]
+        return Classification(cfg.gie_unique_id, [Label(int(c), self.label_map.get(int(c), str(int(c))),
+                                                         float(probs[c])) for c in idx])
+
+    def _cluster(self, d: Detections) -> Detections:
+        cfg = self.cfg
+        assert cfg is not None
+        mode = cfg.cluster_mode
+        if mode == -1:
+            mode = 4 if self.out_parser.clusters else 2  # type: ignore[union-attr]
+        if mode == 4 or len(d) == 0:
+            return d
+        a = cfg.class_attrs_all
+        if mode in (1, 3):
+            b, s, c = dbscan(d.xyxy, d.scores, a.eps, a.min_boxes, d.classes)
+            d = Detections(b, s, c)
+        if mode in (0, 2, 3):
+            if cfg.class_attrs and any(v.nms_iou_threshold != a.nms_iou_threshold for v in cfg.class_attrs.values()):
+                keep = []
+                for cid in np.unique(d.classes):
+                    idx = np.nonzero(d.classes == cid)[0]
+                    keep.append(idx[nms(d.xyxy[idx], d.scores[idx], cfg.attrs_for(int(cid)).nms_iou_threshold)])
+                d = d[np.concatenate(keep)]
+            else:
+                d = d[nms(d.xyxy, d.scores, a.nms_iou_threshold, d.classes)]
+        return d
+
+    def _objects(self, d: Detections, t: Transform, frame: Frame) -> list[ObjectMeta]:
+        cfg = self.cfg
+        assert cfg is not None
+        if len(d) == 0:
+            return []
+        cls = d.classes
+        thr = np.where(cls < len(self._thr), self._thr[np.clip(cls, 0, len(self._thr) - 1)],
+                       cfg.class_attrs_all.pre_cluster_threshold)
+        keep = d.scores >= thr
+        if len(self._filtered):
+            keep &= ~np.isin(cls, self._filtered)
+        d = self._cluster(d[keep])
+        if len(d) == 0:
+            return []
+        order = np.argsort(-d.scores, kind="stable")
+        d = d[order]
+        xyxy = t.to_frame(d.xyxy)
+        w, h = frame.width, frame.height
+        np.clip(xyxy[:, 0::2], 0, w, out=xyxy[:, 0::2])
+        np.clip(xyxy[:, 1::2], 0, h, out=xyxy[:, 1::2])
+        objs: list[ObjectMeta] = []
+        per_class: dict[int, int] = {}
+        for (x1, y1, x2, y2), score, cid in zip(xyxy.tolist(), d.scores.tolist(), d.classes.tolist()):
+            a = cfg.attrs_for(cid)
+            bw, bh = x2 - x1, y2 - y1
+            if bw <= 0 or bh <= 0 or score < a.post_cluster_threshold:
+                continue
+            if (a.detected_min_w and bw < a.detected_min_w) or (a.detected_min_h and bh < a.detected_min_h):
+                continue
+            if (a.detected_max_w and bw > a.detected_max_w) or (a.detected_max_h and bh > a.detected_max_h):
+                continue
+            if (a.roi_top_offset and y1 < a.roi_top_offset) or (a.roi_bottom_offset and y2 > h - a.roi_bottom_offset):
+                continue
+            if a.topk >= 0:
+                if per_class.get(cid, 0) >= a.topk:
+                    continue
+                per_class[cid] = per_class.get(cid, 0) + 1
+            objs.append(ObjectMeta(cid, BBox(x1, y1, bw, bh), score, self.label_map.get(cid, str(cid)),
+                                   component_id=cfg.gie_unique_id))
+        return objs
+
+    # -- secondary mode: classify object crops -----------------------------------------------
+    def _wanted(self, obj: ObjectMeta) -> bool:
+        cfg = self.cfg
+        assert cfg is not None
+        if cfg.operate_on_gie_id >= 0 and obj.component_id != cfg.operate_on_gie_id:
+            return False
+        if cfg.operate_on_class_ids and obj.class_id not in cfg.operate_on_class_ids:
+            return False
+        w, h = obj.bbox.width, obj.bbox.height
+        if w < max(cfg.input_object_min_width, 1) or h < max(cfg.input_object_min_height, 1):
+            return False
+        if (cfg.input_object_max_width and w > cfg.input_object_max_width) or \
+                (cfg.input_object_max_height and h > cfg.input_object_max_height):
+            return False
+        return True
+
+    def _secondary(self, batch: Batch) -> None:
+        cfg = self.cfg
+        assert cfg is not None and self.pre is not None
+        images, rois, targets = [], [], []
+        reuse = cfg.classifier_async_mode or cfg.secondary_reinfer_interval > 0
+        for f in batch.frames:
+            for obj in f.meta.objects:
+                if not self._wanted(obj):
+                    continue
+                key = (f.source_id, obj.object_id)
+                if reuse and obj.object_id >= 0 and key in self._cache:
+                    at, cached = self._cache[key]
+                    if f.frame_num - at < max(cfg.secondary_reinfer_interval, 1) or \
+                            (cfg.classifier_async_mode and not cfg.secondary_reinfer_interval):
+                        obj.classifications.append(cached)
+                        continue
+                x1, y1, x2, y2 = obj.bbox.as_xyxy()
+                roi = (int(max(0, x1)), int(max(0, y1)), int(min(f.width, x2)), int(min(f.height, y2)))
+                if roi[2] - roi[0] < 1 or roi[3] - roi[1] < 1:
+                    continue
+                images.append(f.to_numpy())
+                rois.append(roi)
+                targets.append((f, obj))
+        if not targets:
+            return
+        x, transforms = self.pre(images, rois)
+        outputs = self._run_model(x)
+        for i, (f, obj) in enumerate(targets):
+            if self.is_classifier:
+                c = self._classification(self.out_parser.parse(outputs, i, self.ctx))  # type: ignore[union-attr]
+                obj.classifications.append(c)
+                if reuse and obj.object_id >= 0:
+                    self._cache[(f.source_id, obj.object_id)] = (f.frame_num, c)
+            else:  # a detector on crops: children with this object as parent
+                d = self.out_parser.parse(outputs, i, self.ctx)  # type: ignore[union-attr]
+                for child in self._objects(d, transforms[i], f):
+                    child.parent = obj
+                    f.meta.objects.append(child)
+
+    def stop(self) -> None:
+        self._cache.clear()

