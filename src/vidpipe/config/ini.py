@@ -12,6 +12,7 @@ class Entry:
     key: str
     value: str
     line: int
+    section_line: int = 0
 
 
 def read_ini(path: str) -> list[Entry]:
@@ -25,6 +26,7 @@ def read_ini(path: str) -> list[Entry]:
         raise ConfigError("not a text config file", file=path) from None
     entries: list[Entry] = []
     section = ""
+    section_line = 0
     for n, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line[0] in "#;":
@@ -33,11 +35,12 @@ def read_ini(path: str) -> list[Entry]:
             if not line.endswith("]"):
                 raise ConfigError(f"bad section header {line!r}", file=path, line=n)
             section = line[1:-1].strip().lower()
+            section_line = n
             continue
         if "=" not in line:
             raise ConfigError(f"expected 'key=value', got {line!r}", file=path, line=n)
         key, value = line.split("=", 1)
         if not section:
             raise ConfigError("key outside any [section]", file=path, line=n, key=key.strip())
-        entries.append(Entry(section, key.strip().lower(), value.strip(), n))
+        entries.append(Entry(section, key.strip().lower(), value.strip(), n, section_line))
     return entries

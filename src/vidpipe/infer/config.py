@@ -235,7 +235,7 @@ def load_nvinfer_ini(path: str) -> InferConfig:
             seen_property = True
             _apply(cfg, PROPERTY_KEYS, e.key, e.value, file=path, line=e.line, base_dir=base)
         elif e.section.startswith("class-attrs-"):
-            cid = _class_section(e.section, path, e.line)
+            cid = _class_section(e.section, path, e.section_line)
             if cid is None:
                 _apply(cfg.class_attrs_all, CLASS_KEYS, e.key, e.value, file=path, line=e.line, base_dir=base)
             else:
@@ -243,7 +243,7 @@ def load_nvinfer_ini(path: str) -> InferConfig:
                 per_class.setdefault(cid, []).append(
                     lambda ca, e=e: _apply(ca, CLASS_KEYS, e.key, e.value, file=path, line=e.line, base_dir=base))
         else:
-            log.warning("%s:%d: unknown section [%s] ignored", path, e.line, e.section)
+            log.warning("%s:%d: unknown section [%s] ignored", path, e.section_line, e.section)
     if not seen_property:
         raise ConfigError("no [property] section; is this an nvinfer config file?", file=path)
     return _finish(cfg, per_class)

@@ -68,7 +68,9 @@ class VideoReader:
         ctx = self._stream.codec_context
         if ctx is None or not ctx.name or ctx.codec is None:
             self._container.close()
-            raise UnsupportedCodecError(f"{path}: video codec is not supported by this FFmpeg build")
+            tag = getattr(self._stream, "codec_tag", "") or "unknown"
+            raise UnsupportedCodecError(f"{path}: video codec '{tag}' is not supported by this FFmpeg build; "
+                                        "re-encode the file to H.264 or H.265 (e.g. ffmpeg -i IN -c:v libx264 OUT.mp4)")
         try:
             self._stream.thread_type = "AUTO"
             self._stream.thread_count = threads
