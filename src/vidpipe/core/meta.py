@@ -258,6 +258,7 @@ class EncodedPacket:
     codec: str  # "h264" | "hevc"
     width: int
     height: int
+    duration: int = 0  # in time_base units (one frame at the stream's rate)
 
 
 @dataclass(slots=True, eq=False)

@@ -7,10 +7,11 @@ from ..core.props import Prop
 from ..core.registry import register
 
 # Elements whose job vidpipe does elsewhere (parsing/demuxing/decoding happen in the source,
+# muxing in filesink, chosen by the file extension;
 # colour conversion is not needed because frames are always RGB). Kept so that DeepStream
 # launch lines run unchanged; each is a pass-through.
 _PASS_THROUGH = ("h264parse", "h265parse", "qtdemux", "matroskademux", "decodebin", "nvv4l2decoder",
-                 "nvvideoconvert", "nvvidconv", "videoconvert", "capsfilter", "rtph264pay", "rtph265pay")
+                 "nvvideoconvert", "nvvidconv", "videoconvert", "capsfilter", "qtmux", "mp4mux", "matroskamux")
 
 
 @register("identity", aliases={n: {} for n in _PASS_THROUGH})

@@ -82,7 +82,7 @@ class Encoder(_EncodeProps, Element):
         return [Batch([], encoded=rest)] if rest else []
 
 
-@register("filesink", aliases={"qtmux": {}, "mp4mux": {}, "matroskamux": {}})
+@register("filesink")
 class FileSink(_EncodeProps, Sink):
     """Writes video to a file: muxes packets from an upstream encoder, or encodes itself when
     there is none (with the codec/bitrate/crf properties). Use %d in `location` for one file per

@@ -55,11 +55,13 @@ class UriSource(Source):
         pts_offset = 0.0
         frame_dt = 1.0 / reader.fps if reader.fps else 0.04
         while True:
-            last = -frame_dt
+            first, last, count = None, -frame_dt, 0
             for df in reader:
                 frame = Frame(df.image, self.source_id, n, pts_offset + df.pts_seconds,
                               source_uri=self.path, source_size=(reader.width, reader.height))
                 last = df.pts_seconds
+                first = last if first is None else first
+                count += 1
                 yield Batch([frame])
                 n += 1
                 if 0 <= self.num_buffers <= n or self._stop_requested():
@@ -68,6 +70,8 @@ class UriSource(Source):
                 if self.file_loop and not self._stop_requested() and n > 0:
                     reader.close()
                     self.reader = reader = VideoReader(self.path, threads=self.decode_threads)
+                    if count > 1:  # the clip's own frame step (container rates can be rounded)
+                        frame_dt = (last - first) / (count - 1)
                     pts_offset += last + frame_dt
                     continue
             break

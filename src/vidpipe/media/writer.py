@@ -63,6 +63,7 @@ class VideoEncoder:
             raise MediaError(f"cannot open {lib} encoder ({self.width}x{self.height}): {e}") from None
         self._ctx = ctx
         self._last_pts = -1
+        self.frame_ticks = int(round(90000 / fps)) if fps > 0 else 3600
 
     def encode(self, image: np.ndarray | None, pts_seconds: float = 0.0, source_id: int = 0) -> list[EncodedPacket]:
         import av
@@ -80,7 +81,7 @@ class VideoEncoder:
             frame.pts, frame.time_base = pts, TIME_BASE
             packets = self._ctx.encode(frame)
         return [EncodedPacket(source_id, bytes(p), int(p.pts), int(p.dts), TIME_BASE, bool(p.is_keyframe),
-                              self.codec, self.width, self.height) for p in packets]
+                              self.codec, self.width, self.height, self.frame_ticks) for p in packets]
 
     def flush(self, source_id: int = 0) -> list[EncodedPacket]:
         return self.encode(None, source_id=source_id)
@@ -129,6 +130,8 @@ class PacketMuxer:
         p = av.Packet(pkt.data)
         p.pts, p.dts, p.time_base = pkt.pts, pkt.dts, pkt.time_base
         p.is_keyframe = pkt.keyframe
+        if pkt.duration:
+            p.duration = pkt.duration
         p.stream = self._stream
         self._container.mux(p)
         self.packets += 1

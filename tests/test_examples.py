@@ -1,0 +1,74 @@
+"""Every example runs, and does what its DeepStream counterpart does."""
+import importlib.util
+import os
+import re
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, decode_all
+
+
+def load(name):
+    spec = importlib.util.spec_from_file_location(name, os.path.join(ROOT, "examples", f"{name}.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_deepstream_test1(default_assets, tmp_path, capsys):
+    clip = default_assets["clip"]
+    out = tmp_path / "t1.mp4"
+    assert load("deepstream_test1").main([clip, "--out", str(out)]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("Frame Number=")]
+    assert len(lines) == 250
+    pat = re.compile(r"Frame Number=(\d+) Number of Objects=(\d+) Vehicle_count=(\d+) Person_count=(\d+)")
+    parsed = [tuple(map(int, pat.fullmatch(ln).groups())) for ln in lines]
+    assert [p[0] for p in parsed] == list(range(250))
+    assert all(v + pc <= n for _, n, v, pc in parsed)
+    assert sum(p[3] > 0 for p in parsed) > 20 and sum(p[2] > 0 for p in parsed) > 20
+    frames = decode_all(str(out))
+    src = decode_all(clip)
+    assert len(frames) == 250
+    # the overlay text sits on a black band at the top-left
+    band = frames[10][12:26, 10:200].astype(int)
+    assert (band < 60).mean() > 0.5 and np.abs(band - src[10][12:26, 10:200]).mean() > 20
+
+
+def test_imagedata_multistream(clip, clip2, detector_config, tmp_path):
+    mod = load("imagedata_multistream")
+    folder = tmp_path / "img"
+    assert mod.main([clip[0], clip2[0], "--folder", str(folder), "--every", "10", "--config", detector_config]) == 0
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.jpg"))
+    want = []
+    for sid, n in ((0, len(clip[1])), (1, len(clip2[1]))):
+        for f in range(0, n, 10):
+            want.append(f"stream_{sid}/frame_{f:05d}.jpg")
+            want += [f"stream_{sid}/frame_{f:05d}_obj{k}_{c}.jpg" for k, c in enumerate(("red", "green", "blue"))]
+    assert files == sorted(want)
+    import cv2
+    crop = cv2.imread(str(folder / "stream_0" / "frame_00010_obj0_red.jpg"))[..., ::-1].reshape(-1, 3).mean(0)
+    assert crop[0] > 180 and crop[1] < 70 and crop[2] < 70
+    annotated = cv2.imread(str(folder / "stream_1" / "frame_00000.jpg"))
+    assert annotated.shape == (240, 320, 3)
+
+
+def test_ssd_parser_matches_builtin_parser(default_assets):
+    from vidpipe import make_element
+    from vidpipe.assets import default_infer_config
+    from vidpipe.flow import Flow
+    mod = load("ssd_parser")
+    clip = default_assets["clip"]
+    p = mod.build(clip, None)
+    mine = []
+    p["osd"].sink_pad.add_probe(lambda pad, b: mine.extend(
+        sorted((o.class_id, tuple(np.round(o.bbox.as_xyxy(), 2))) for o in f.objects) for f in b.frames))
+    p.run()
+    cfg = default_infer_config(mod.SCORE_THRESHOLD)
+    cfg.cluster_mode, cfg.class_attrs_all.nms_iou_threshold = 2, mod.IOU_THRESHOLD
+    ref = []
+    Flow().capture(clip).infer(cfg).probe(lambda pad, b: ref.extend(
+        sorted((o.class_id, tuple(np.round(o.bbox.as_xyxy(), 2))) for o in f.objects) for f in b.frames)).run()
+    assert len(mine) == len(ref) == 250
+    assert mine == ref
+    assert sum(len(x) for x in mine) > 100
