@@ -77,6 +77,8 @@ class Infer(Element):
     device = Prop(str, "", "cpu or cuda:N (empty: from the config)")
     num_threads = Prop(int, 0, "CPU threads for the backend (0: from the config / all cores)", minimum=0)
     backend = Prop(str, "", "auto, onnxruntime or litert (empty: from the config)")
+    workers = Prop(int, 0, "batches in flight at once (0: one per CPU core, max 4); results stay in order",
+                   minimum=0, maximum=16)
 
     def __init__(self, name: str | None = None, **props: Any):
         super().__init__(name, **props)
@@ -165,14 +167,69 @@ class Infer(Element):
             parts.append({k: v[:n] for k, v in be.run(chunk).items()})
         return parts[0] if len(parts) == 1 else {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
 
-    def process(self, batch: Batch) -> Batch:
+    def _run(self) -> None:
+        """Keeps up to `workers` batches in inference at once (the backends release the GIL),
+        and pushes results and events downstream in arrival order."""
+        import time
+        from collections import deque
+        from concurrent.futures import ThreadPoolExecutor
+
+        from ..core.events import EOS
+
+        n = self.workers or min(os.cpu_count() or 1, 4)
+        if n <= 1 or (self.cfg is not None and self.cfg.process_mode == 2):
+            return super()._run()
+        if self.model_backend is not None and hasattr(self.model_backend, "concurrent_calls"):
+            self.model_backend.concurrent_calls = n
+        pad = self.sink_pad
+        pending: deque = deque()
+        pool = ThreadPoolExecutor(n, thread_name_prefix=f"vidpipe:{self.name}")
+
+        def drain(limit: int) -> None:
+            while len(pending) > limit or (pending and (pending[0][0] is None or pending[0][0].done())):
+                fut, item, t0 = pending.popleft()
+                if fut is None:
+                    self.push(item)
+                    continue
+                out = fut.result()  # re-raises a worker's exception here
+                self.stats["busy_s"] += time.perf_counter() - t0
+                self.stats["batches"] += 1
+                self.stats["frames"] += len(out.frames)
+                self.push(out)
+        try:
+            while True:
+                item = pad.get()
+                if isinstance(item, Batch):
+                    if self.failed:
+                        continue
+                    pending.append((pool.submit(self.process, item, self._take_turn()), item, time.perf_counter()))
+                    drain(n - 1)
+                elif isinstance(item, EOS):
+                    drain(0)
+                    self.push(item)
+                    return
+                else:
+                    pending.append((None, item, 0.0))
+                    drain(n - 1)
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _take_turn(self) -> bool:
+        """Whether the next batch is inferred (interval counts batches, in arrival order)."""
+        self._batches += 1
+        cfg = self.cfg
+        assert cfg is not None
+        return not (cfg.interval and (self._batches - 1) % (cfg.interval + 1))
+
+    def process(self, batch: Batch, infer_this: bool | None = None) -> Batch:
         cfg = self.cfg
         assert cfg is not None
         if cfg.process_mode == 2:
             self._secondary(batch)
             return batch
-        self._batches += 1
-        if cfg.interval and (self._batches - 1) % (cfg.interval + 1):
+        if infer_this is None:
+            infer_this = self._take_turn()
+        if not infer_this:
             return batch
         frames = [f for f in batch.frames]
         if not frames:

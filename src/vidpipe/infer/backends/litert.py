@@ -83,9 +83,13 @@ class LiteRTBackend(Backend):
             with self._lock:
                 self._free.append(it)
 
+    concurrent_calls = 1  # set > 1 when several threads call run() at once (infer workers)
+
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         n = x.shape[0]
-        if n == 1:
+        if n == 1 and self.concurrent_calls > 1:
+            parts = [self._run_pooled(x[0:1])]
+        elif n == 1:
             parts = [self._invoke(self._single, x[0:1])]
         else:
             if self._executor is None:
