@@ -220,3 +220,23 @@ def test_appsink_iterator(clip, detector_config):
     got = [b.frames[0].frame_num for b in p["sink"]]
     p.wait()
     assert got == list(range(len(truth)))
+
+
+def test_failure_in_muxer_still_ends_cleanly(clip, clip2, detector_config, tmp_path):
+    import time
+    p = build([clip[0], clip2[0]], detector_config, out=str(tmp_path / "m_%d.mp4"))
+    calls = []
+
+    def bad_scale(frame):
+        calls.append(1)
+        if len(calls) == 5:
+            raise ValueError("scaler broke")
+        return frame
+    p["mux"]._scale = bad_scale
+    p["mux"].set_property("width", W)
+    p["mux"].set_property("height", H)
+    t0 = time.monotonic()
+    with pytest.raises(vidpipe.PipelineError, match="ERROR from mux: ValueError: scaler broke"):
+        p.run()
+    assert time.monotonic() - t0 < 8  # drained, not aborted after the stop timeout
+    assert not p.is_running()

@@ -34,13 +34,13 @@ def _resolve_clip(name: str) -> str:
     if name == "default":
         return assets.default_clip()
     if name == "pets":
-        here = os.path.abspath(os.getcwd())
-        for base in (here, os.path.dirname(here)):
-            p = os.path.join(base, "shared", "media", "pets09_s2l1_vtest.avi")
-            if os.path.exists(p):
-                return p
-        p = os.path.join(os.path.dirname(here), "..", "shared", "media", "pets09_s2l1_vtest.avi")
-        return p if os.path.exists(p) else assets.pull("vtest")
+        repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+        for base in (os.environ.get("VIDPIPE_SHARED", ""), os.path.join(os.getcwd(), "..", "shared"),
+                     os.path.join(os.getcwd(), "shared"), os.path.join(repo, "..", "shared")):
+            p = os.path.join(base, "media", "pets09_s2l1_vtest.avi")
+            if base and os.path.exists(p):
+                return os.path.abspath(p)
+        return assets.pull("vtest")  # the same file, from Debian's opencv-doc
     return name
 
 

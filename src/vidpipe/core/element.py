@@ -263,6 +263,15 @@ class Element:
             else:
                 self.handle_event(item)
 
+    def drain_after_failure(self) -> None:
+        """After a failure: swallow batches until EOS on every sink pad, then pass EOS on, so
+        upstream never blocks and downstream still finalises its outputs."""
+        for pad in self.sink_pads.values():
+            while not isinstance(pad.get(), EOS):
+                pass
+        for name in self.src_pads:
+            self.push(EOS(), name)
+
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
 
@@ -290,6 +299,9 @@ class Source(Element):
             close = getattr(gen, "close", None)
             if close:
                 close()
+        self.push(EOS())
+
+    def drain_after_failure(self) -> None:
         self.push(EOS())
 
     def _stop_requested(self) -> bool:

@@ -111,21 +111,9 @@ class Pipeline:
             self.bus.post(MessageType.ERROR, el, detail, exception=e)
             self._eos_requested.set()
             try:
-                self._drain(el)
+                el.drain_after_failure()
             except _Stopped:
                 pass
-
-    @staticmethod
-    def _drain(el: Element) -> None:
-        """After a failure: swallow batches until EOS on every sink pad, then pass EOS on."""
-        if isinstance(el, Source):
-            el.push(EOS())
-            return
-        for pad in el.sink_pads.values():
-            while not isinstance(pad.get(), EOS):
-                pass
-        for name in el.src_pads:
-            el.push(EOS(), name)
 
     def send_eos(self) -> None:
         """Ask every source to stop; the EOS then flows through and finalises every output."""

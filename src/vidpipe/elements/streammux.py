@@ -144,6 +144,13 @@ class StreamMux(Element):
             self._push_batch(frames)
         self.push(EOS())
 
+    def drain_after_failure(self) -> None:
+        while self._active:
+            index, item = self._inbox.get()
+            if isinstance(item, EOS):
+                self._active.discard(index)
+        self.push(EOS())
+
     def _push_batch(self, frames: list[Frame]) -> None:
         self.stats["batches"] += 1
         self.stats["frames"] += len(frames)
