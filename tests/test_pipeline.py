@@ -240,3 +240,13 @@ def test_failure_in_muxer_still_ends_cleanly(clip, clip2, detector_config, tmp_p
         p.run()
     assert time.monotonic() - t0 < 8  # drained, not aborted after the stop timeout
     assert not p.is_running()
+
+
+def test_batch_fills_to_batch_size(clip, detector_config):
+    path, truth = clip
+    p = build([path], detector_config, batch_size=4)
+    sizes = []
+    p["pgie"].src_pad.add_probe(lambda pad, b: sizes.append([f.frame_num for f in b.frames]))
+    p.run()
+    assert [len(s) for s in sizes] == [4] * (len(truth) // 4) + ([len(truth) % 4] if len(truth) % 4 else [])
+    assert sum(sizes, []) == list(range(len(truth)))
