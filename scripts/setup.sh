@@ -28,6 +28,8 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 if [ "${1:-}" = "--test" ]; then
   .venv/bin/python -m pip install -q -e ".[test]"
+  # supervision (tracker comparison) pins opencv-python, which would shadow opencv-python-headless
+  .venv/bin/python -m pip install -q --no-deps "supervision==0.26.1"
 else
   .venv/bin/python -m pip install -q -e .
 fi

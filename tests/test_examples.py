@@ -72,3 +72,21 @@ def test_ssd_parser_matches_builtin_parser(default_assets):
     assert len(mine) == len(ref) == 250
     assert mine == ref
     assert sum(len(x) for x in mine) > 100
+
+
+def test_deepstream_test2(default_assets, tmp_path, capsys):
+    out = tmp_path / "t2.mp4"
+    assert load("deepstream_test2").main([default_assets["clip"], "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    frames = re.findall(r"^Frame Number=(\d+) ", text, re.M)
+    assert [int(n) for n in frames] == list(range(250))
+    past = re.findall(r"^Past frame meta: stream 0 object (\d+) class \d+ seen in frames (\d+)$", text, re.M)
+    ended = re.findall(r"^Terminated track: stream 0 object (\d+) class \d+ frames (\d+)-(\d+) age \d+$", text, re.M)
+    assert len(past) >= 5 and len(ended) >= 5
+    assert {p[0] for p in past} <= {e[0] for e in ended}   # every confirmed track is reported ending
+    labelled = re.findall(r"^  object (\d+) (\w+): (.+)$", text, re.M)
+    colours = [lab for _, cls, lab in labelled if cls == "car"]
+    assert colours and all(len(c.split(", ")) == 2 for c in colours)   # colour + brightness
+    assert all(c.split(", ")[1] in ("dark", "medium", "bright") for c in colours)
+    assert all(int(i) >= 0 for i, _, _ in labelled)
+    assert len(decode_all(str(out))) == 250

@@ -98,11 +98,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.config:
         infer_props["config_file_path"] = args.config
     elif args.model:
-        infer_props["model"] = args.model
-        if args.labels:
-            infer_props["labels"] = args.labels
-        if args.parser:
-            infer_props["parser"] = args.parser
+        from .infer.config import InferConfig
+        # like YOLO-style exports: RGB scaled to 0..1 (uint8 models get raw pixels); --config for more
+        infer_props["config"] = InferConfig(
+            model_file=os.path.abspath(args.model), labelfile_path=os.path.abspath(args.labels) if args.labels else "",
+            parser=args.parser or "auto", net_scale_factor=1 / 255.0, source=args.model)
     else:
         cfg = assets.default_infer_config()
         infer_props["config"] = cfg
@@ -227,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "the metadata as JSON lines next to the video (same name, .jsonl). With no URI, "
                        "runs the default model on the default clip (both fetched on first use).")
     r.add_argument("uris", nargs="*", metavar="URI", help="video files or URIs (file, rtsp://, http://)")
-    r.add_argument("--model", help="detector model (.onnx or .tflite); parser chosen from its outputs")
+    r.add_argument("--model", help="detector model (.onnx or .tflite) taking RGB scaled to 0..1 (uint8 models: "
+                   "raw pixels); the parser is chosen from its outputs. Use --config for other preprocessing")
     r.add_argument("--labels", help="label file for --model")
     r.add_argument("--parser", help="output parser for --model (e.g. yolov8, ssd-tflite, nanodet)")
     r.add_argument("--config", help="DeepStream nvinfer config (.txt) or vidpipe inference YAML")

@@ -82,6 +82,7 @@ class ObjectMeta:
     label: str = ""
     object_id: int = UNTRACKED_OBJECT_ID
     tracker_confidence: float = 0.0
+    track_age: int = 0  # frames since the tracker started this object's track
     component_id: int = 0
     parent: "ObjectMeta | None" = None
     classifications: list[Classification] = field(default_factory=list)
@@ -187,6 +188,7 @@ class FrameMeta:
     display_meta: DisplayMeta = field(default_factory=DisplayMeta)
     tensor_meta: list[TensorMeta] = field(default_factory=list)
     user_meta: dict[str, Any] = field(default_factory=dict)
+    inferred_by: list[int] = field(default_factory=list)  # unique ids of primary detectors that ran
 
 
 @dataclass(slots=True, eq=False)

@@ -48,6 +48,7 @@ def draw_frame(frame: Frame, *, border_width: int = 2, font_scale: float = 0.45,
             text = object_caption(obj, show_conf)
             (tw, th), base = cv2.getTextSize(text, font, font_scale, 1)
             ty = y1 - 2 if y1 - th - base - 2 >= 0 else y1 + th + base  # inside the box when no room above
+            x1 = max(0, min(x1, w - tw - 2))  # keep the label inside the frame
             cv2.rectangle(img, (x1, ty - th - base), (x1 + tw + 2, ty + base - 1), color, -1)
             cv2.putText(img, text, (x1 + 1, ty - 1), font, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
     dm = frame.meta.display_meta

@@ -238,6 +238,7 @@ class Infer(Element):
         x, transforms = self.pre([f.to_numpy() for f in frames])
         outputs = self._run_model(x)
         for i, f in enumerate(frames):
+            f.meta.inferred_by.append(cfg.gie_unique_id)
             if cfg.output_tensor_meta:
                 t = transforms[i]
                 f.meta.tensor_meta.append(TensorMeta(

@@ -1,0 +1,181 @@
+"""tracker: gives objects stable ids across frames, per stream (nvtracker's role)."""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from typing import Any, Iterable
+
+import numpy as np
+
+from ..config.yamlfile import load_yaml
+from ..core.element import Element
+from ..core.events import Event, StreamEOS
+from ..core.meta import BBox, Batch, ObjectMeta
+from ..core.props import Prop
+from ..core.registry import register
+from ..errors import ConfigError
+from . import PRESETS, TrackerCore, TrackInfo, make_params
+
+log = logging.getLogger("vidpipe")
+
+# DeepStream NvMultiObjectTracker keys that map onto ours (others are accepted and ignored)
+DS_KEYS = {"minDetectorConfidence": "low_thresh", "probationAge": "min_hits", "maxShadowTrackingAge": "max_age",
+           "minMatchingScore4Overall": "match_iou", "minMatchingScore4Iou": "match_iou",
+           "minIouDiff4NewTarget": None, "checkClassMatch": "match_class", "earlyTerminationAge": None,
+           "minTrackerConfidence": None, "maxTargetsPerStream": None, "enableBboxUnClipping": None,
+           "matchingScoreWeight4Iou": None, "trackerType": None, "stateEstimatorType": None,
+           "dataAssociatorType": None}
+OWN_KEYS = {"algorithm", "motion", "two_stage", "high_thresh", "low_thresh", "new_track_thresh", "match_iou",
+            "second_match_iou", "min_hits", "max_age", "match_class"}
+SHADOW_CONFIDENCE = -0.1  # like DeepStream: objects the tracker reports on frames the detector skipped
+
+
+def load_tracker_config(path: str) -> dict[str, Any]:
+    """vidpipe keys (flat) or DeepStream's sections (BaseConfig, TargetManagement, ...)."""
+    data = load_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError("expected a mapping", file=path)
+    out: dict[str, Any] = {}
+
+    def walk(d: dict) -> None:
+        lines = getattr(d, "lines", {})
+        for k, v in d.items():
+            key = str(k)
+            if isinstance(v, dict):
+                walk(v)
+                continue
+            norm = key.replace("-", "_")
+            if norm in OWN_KEYS:
+                out[norm] = v
+            elif key in DS_KEYS:
+                if DS_KEYS[key]:
+                    out[DS_KEYS[key]] = bool(v) if key == "checkClassMatch" else v
+            else:
+                log.warning("%s:%s: unknown tracker key '%s' ignored", path, lines.get(k), key)
+    walk(data)
+    if out.get("algorithm", "iou") not in PRESETS:
+        raise ConfigError(f"unknown algorithm; allowed: {', '.join(PRESETS)}", file=path, key="algorithm")
+    return out
+
+
+@register("tracker", aliases={"nvtracker": {}})
+class Tracker(Element):
+    """Assigns `object_id`, `tracker_confidence` and `track_age` to detected objects. Ids are
+    unique across streams. On frames where the detector did not run (infer interval > 0) it
+    adds the tracked objects at their predicted place (confidence -0.1). Terminated tracks go to
+    `batch.user_meta["terminated_tracks"]`; tracks confirmed after a probation period report the
+    frames they were seen in before confirmation in `batch.user_meta["past_frame_objects"]`."""
+
+    description = "multi-object tracker: iou, sort, bytetrack"
+    algorithm = Prop(str, "iou", "tracking algorithm", choices=list(PRESETS))
+    ll_config_file = Prop(str, "", "tracker YAML (vidpipe keys, or DeepStream tracker config keys)")
+    min_hits = Prop(int, -1, "matches before a track gets an id (-1: the algorithm's default)", minimum=-1)
+    max_age = Prop(int, -1, "frames a track survives without detection (-1: default)", minimum=-1)
+    match_iou = Prop(float, -1.0, "IoU needed to match a detection (-1: default)")
+    high_thresh = Prop(float, -1.0, "ByteTrack's first-stage score threshold (-1: default)")
+    low_thresh = Prop(float, -1.0, "detections below are ignored (-1: default)")
+    new_track_thresh = Prop(float, -1.0, "score needed to start a track (-1: default)")
+    tracker_width = Prop(int, 0, "accepted for DeepStream compatibility (ignored)")
+    tracker_height = Prop(int, 0, "accepted for DeepStream compatibility (ignored)")
+    ll_lib_file = Prop(str, "", "accepted for DeepStream compatibility (ignored)")
+    display_tracking_id = Prop(bool, True, "accepted for DeepStream compatibility (osd shows ids)")
+
+    def __init__(self, name: str | None = None, **props: Any):
+        super().__init__(name, **props)
+        self.core: TrackerCore | None = None
+        self._labels: dict[int, str] = {}
+        self._pending: list[TrackInfo] = []
+        self._seen_detector: set[int] = set()
+
+    def start(self) -> None:
+        conf: dict[str, Any] = {}
+        if self.ll_config_file:
+            conf = load_tracker_config(self.ll_config_file)
+        algo = conf.pop("algorithm", None) or self.algorithm
+        for k in ("min_hits", "max_age", "match_iou", "high_thresh", "low_thresh", "new_track_thresh"):
+            v = getattr(self, k)
+            if v >= 0:
+                conf[k] = v
+        try:
+            self.params = make_params(algo, **conf)
+        except (TypeError, ValueError) as e:
+            raise ConfigError(str(e), file=self.ll_config_file or None) from None
+        self.core = TrackerCore(self.params, itertools.count())
+
+    def reset(self) -> None:
+        """Forget every track (ids keep counting up, so they stay unique)."""
+        if self.core is not None:
+            self.core.reset()
+        self._pending.clear()
+
+    def handle_event(self, event: Event) -> None:
+        if isinstance(event, StreamEOS) and self.core is not None:
+            self._pending += self.core.drop_stream(event.source_id)
+        self.push(event)
+
+    def finish(self) -> Iterable[Batch]:
+        if self.core is not None:
+            for key in np.unique(self.core.key).tolist():
+                self._pending += self.core.drop_stream(int(key))
+        if self._pending:
+            return [Batch([], user_meta={"terminated_tracks": self._pending})]
+        return []
+
+    def process(self, batch: Batch) -> Batch:
+        core = self.core
+        assert core is not None
+        frames = batch.frames
+        # frames of one stream must be tracked in order: split into rounds of distinct streams
+        rounds: list[list[int]] = []
+        seen: dict[int, int] = {}
+        for i, f in enumerate(frames):
+            r = seen.get(f.source_id, 0)
+            seen[f.source_id] = r + 1
+            if r == len(rounds):
+                rounds.append([])
+            rounds[r].append(i)
+        terminated, past = self._pending, []
+        self._pending = []
+        for rnd in rounds:
+            fs = [frames[i] for i in rnd]
+            objs, d_frame = [], []
+            detected = np.zeros(len(fs), bool)
+            for j, f in enumerate(fs):
+                if f.meta.inferred_by:
+                    self._seen_detector.add(f.source_id)
+                detected[j] = bool(f.meta.inferred_by) or (f.source_id not in self._seen_detector)
+                for o in f.meta.objects:
+                    if o.parent is None:
+                        objs.append(o)
+                        d_frame.append(j)
+            n = len(objs)
+            boxes = np.array([o.bbox.as_xyxy() for o in objs], np.float64).reshape(n, 4)
+            scores = np.fromiter((o.confidence for o in objs), np.float64, n)
+            classes = np.fromiter((o.class_id for o in objs), np.int64, n)
+            res = core.update(np.fromiter((f.source_id for f in fs), np.int64, len(fs)),
+                              np.fromiter((f.frame_num for f in fs), np.int64, len(fs)), detected,
+                              np.asarray(d_frame, np.int64), boxes, scores, classes)
+            for o, oid, conf, age in zip(objs, res.object_id.tolist(), res.confidence.tolist(), res.age.tolist()):
+                o.object_id, o.tracker_confidence, o.track_age = oid, conf, age
+                if oid >= 0 and oid not in self._labels:
+                    self._labels[oid] = o.label
+            for j, oid, cid, box, conf, age in res.shadows:
+                f = fs[j]
+                if detected[j]:
+                    f.meta.user_meta.setdefault("shadow_tracks", []).append(
+                        TrackInfo(f.source_id, oid, cid, age, -1, f.frame_num, tuple(float(x) for x in box)))
+                    continue
+                x1, y1, x2, y2 = (float(v) for v in box)
+                f.meta.objects.append(ObjectMeta(cid, BBox(x1, y1, x2 - x1, y2 - y1), SHADOW_CONFIDENCE,
+                                                 self._labels.get(oid, str(cid)), object_id=oid,
+                                                 tracker_confidence=conf, track_age=age))
+            terminated += res.terminated
+            past += [t for t in res.confirmed if t.past]
+            for t in res.terminated:
+                self._labels.pop(t.object_id, None)
+        if terminated:
+            batch.user_meta["terminated_tracks"] = terminated
+        if past:
+            batch.user_meta["past_frame_objects"] = past
+        return batch

@@ -1,0 +1,172 @@
+"""Trackers on scenes with known trajectories: exact id continuity where it is unambiguous,
+MOTA/IDF1 regression gates, interval handling, meta."""
+import numpy as np
+import pytest
+
+from vidpipe import BBox, Batch, Frame, ObjectMeta, make_element
+from vidpipe.core.meta import FrameMeta
+
+from tracking_scenes import Obj, random_scene, render
+
+ALGOS = ["iou", "sort", "bytetrack"]
+BLANK = np.zeros((4, 4, 3), np.uint8)
+
+
+def make_tracker(algo, **props):
+    t = make_element("tracker", algorithm=algo, **props)
+    t.start()
+    return t
+
+
+def frame_with(source_id, n, dets, inferred=True):
+    f = Frame(BLANK, source_id, n, n / 25)
+    if inferred:
+        f.meta.inferred_by.append(1)
+    for box, score, cls, gt in dets:
+        o = ObjectMeta(cls, BBox.from_xyxy(*box), score, f"c{cls}")
+        o.user_meta["gt"] = gt
+        f.objects.append(o)
+    return f
+
+
+def track(algo, scene, streams=1, **props):
+    """Runs the scene (the same on every stream); returns per stream per frame {gt: object_id}."""
+    t = make_tracker(algo, **props)
+    out = [[] for _ in range(streams)]
+    for n, (gt, dets) in enumerate(scene):
+        b = t.process(Batch([frame_with(s, n, dets) for s in range(streams)]))
+        for f in b.frames:
+            out[f.source_id].append({o.user_meta["gt"]: o.object_id for o in f.objects if "gt" in o.user_meta})
+    return out, t
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_crossing_paths_keep_ids(algo):
+    # two people cross, one passing above the other (boxes overlap up to IoU ~0.3 at the crossing)
+    objs = [Obj(0, 0, 59, 100, 200, 6, 0), Obj(1, 0, 59, 460, 250, -6, 0)]
+    (ids,), _ = track(algo, render(objs, 60))
+    start = {"iou": 0, "sort": 2, "bytetrack": 1}[algo]  # frames of probation before an id
+    a, b = ids[start][0], ids[start][1]
+    assert a >= 0 and b >= 0 and a != b
+    for n in range(start, 60):
+        assert ids[n] == {0: a, 1: b}, n
+
+
+@pytest.mark.parametrize("algo,keeps", [("iou", False), ("sort", True), ("bytetrack", True)])
+def test_short_occlusion(algo, keeps):
+    # a walker hidden for 4 frames while moving 8 px/frame: the Kalman trackers predict through it
+    objs = [Obj(0, 0, 49, 100, 100, 8, 0, w=30, h=60)]
+    (ids,), _ = track(algo, render(objs, 50, hidden={0: range(20, 24)}))
+    before, after = ids[19][0], ids[24][0]
+    assert before >= 0 and after >= 0
+    assert (before == after) is keeps
+    assert all(0 not in ids[n] for n in range(20, 24))
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_enter_and_leave(algo):
+    objs = [Obj(0, 0, 79, 50, 50, 2, 0), Obj(1, 20, 50, 600, 300, -2, 1)]
+    (ids,), t = track(algo, render(objs, 80))
+    later = [n for n in range(25, 51)]
+    assert len({ids[n][1] for n in later}) == 1 and ids[30][1] != ids[30][0]
+    assert len({ids[n][0] for n in range(5, 80)}) == 1
+
+
+def test_ids_unique_across_streams():
+    objs = [Obj(0, 0, 9, 100, 100, 3, 0)]
+    out, _ = track("iou", render(objs, 10), streams=3)
+    firsts = [out[s][0][0] for s in range(3)]
+    assert len(set(firsts)) == 3
+    for s in range(3):
+        assert {ids[0] for ids in out[s]} == {firsts[s]}
+
+
+def test_terminated_and_past_frame_meta():
+    objs = [Obj(0, 0, 9, 100, 100, 3, 0)]
+    t = make_tracker("sort", max_age=2)
+    scene = render(objs, 16)
+    terminated, past = [], []
+    for n, (gt, dets) in enumerate(scene):
+        b = t.process(Batch([frame_with(0, n, dets)]))
+        terminated += b.user_meta.get("terminated_tracks", [])
+        past += b.user_meta.get("past_frame_objects", [])
+    assert len(past) == 1 and [p[0] for p in past[0].past] == [0, 1]  # seen before confirmation
+    assert past[0].past[0][1] == objs[0].box(0)
+    assert len(terminated) == 1
+    tr = terminated[0]
+    assert (tr.object_id, tr.first_frame, tr.last_frame, tr.source_id) == (past[0].object_id, 0, 9, 0)
+
+
+def test_interval_frames_get_predicted_objects():
+    objs = [Obj(0, 0, 29, 100, 100, 5, 0)]
+    t = make_tracker("sort")
+    scene = render(objs, 30)
+    got = []
+    for n, (gt, dets) in enumerate(scene):
+        inferred = n % 3 == 0
+        f = frame_with(0, n, dets if inferred else [], inferred=inferred)
+        t.process(Batch([f]))
+        got.append(f.objects)
+    oid = got[9][0].object_id
+    for n in range(10, 30):
+        assert len(got[n]) == 1 and got[n][0].object_id == oid, n
+        box = got[n][0].bbox.as_xyxy()
+        if n % 3:
+            assert got[n][0].confidence == pytest.approx(-0.1)
+        iou_ = BBox.from_xyxy(*box).iou(BBox.from_xyxy(*objs[0].box(n)))
+        assert iou_ > 0.8, (n, box)
+
+
+def test_reset_forgets_tracks():
+    objs = [Obj(0, 0, 9, 100, 100, 3, 0)]
+    t = make_tracker("iou")
+    scene = render(objs, 10)
+    t.process(Batch([frame_with(0, 0, scene[0][1])]))
+    first = None
+    for n in range(1, 3):
+        f = frame_with(0, n, scene[n][1])
+        t.process(Batch([f]))
+        first = f.objects[0].object_id
+    t.reset()
+    f = frame_with(0, 3, scene[3][1])
+    t.process(Batch([f]))
+    assert f.objects[0].object_id not in (first, -1)
+
+
+def mot_metrics(algo, seed, **props):
+    import motmetrics as mm
+    objs = random_scene(20, 200, seed, speed=10)
+    scene = render(objs, 200, drop=0.2, jitter=3, seed=seed)
+    t = make_tracker(algo, **props)
+    acc = mm.MOTAccumulator(auto_id=True)
+    for n, (gt, dets) in enumerate(scene):
+        f = frame_with(0, n, dets)
+        t.process(Batch([f]))
+        hyp = [(o.object_id, o.bbox.as_ltwh()) for o in f.objects if o.object_id >= 0]
+        g = list(gt.items())
+        dist = np.full((len(g), len(hyp)), np.nan)  # 1 - IoU, NaN where IoU < 0.5 (mm.distances needs NumPy 1)
+        for i, (_, b) in enumerate(g):
+            for j, (_, (x, y, w, h)) in enumerate(hyp):
+                v = BBox.from_xyxy(*b).iou(BBox(x, y, w, h))
+                if v >= 0.5:
+                    dist[i, j] = 1 - v
+        acc.update([k for k, _ in g], [h[0] for h in hyp], dist)
+    s = mm.metrics.create().compute(acc, metrics=["mota", "idf1", "num_switches"], name="x")
+    return float(s["mota"].iloc[0]), float(s["idf1"].iloc[0]), int(s["num_switches"].iloc[0])
+
+
+# stored regression gates (20 objects up to 10 px/frame, 200 frames, 20% of detections dropped, 3 px jitter)
+# measured 2026-11-23 (mean of 3 seeds): iou 0.780/0.694 (86 switches), sort 0.768/0.868 (1),
+# bytetrack 0.782/0.877 (1). MOTA is capped near 0.8 by the dropped detections.
+GATES = {"iou": (0.76, 0.67, 120), "sort": (0.75, 0.85, 5), "bytetrack": (0.76, 0.86, 5)}
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_mot_metrics_gate(algo):
+    motmetrics = pytest.importorskip("motmetrics")  # noqa: F841
+    results = [mot_metrics(algo, seed) for seed in (1, 2, 3)]
+    mota = np.mean([r[0] for r in results])
+    idf1 = np.mean([r[1] for r in results])
+    print(algo, results)
+    switches = sum(r[2] for r in results)
+    assert mota >= GATES[algo][0] and idf1 >= GATES[algo][1] and switches <= GATES[algo][2], (algo, results)
