@@ -21,6 +21,8 @@ CLIPS = {"default": "bikes", "pets": "pets"}
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--suite", default="e2e", choices=["e2e", "tracker"],
+                    help="e2e: pipeline vs hand-written loop; tracker: tracker vs supervision's ByteTrack")
     ap.add_argument("--clips", default="default,pets",
                     help="comma list: default (bikes.mp4), pets (../shared or the vtest asset), or file paths")
     ap.add_argument("--streams", default="1,4", help="comma list of stream counts (default 1,4)")
@@ -139,7 +141,39 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}"
 
 
+def main_tracker(args: argparse.Namespace) -> int:
+    from . import bench_tracker as bt
+
+    print(f"machine: {machine()} (pinned to one core)")
+    rows = bt.throughput()
+    print(f"{'streams':>8}{'objects':>9}{'vidpipe obj/s':>15}{'supervision obj/s':>19}{'ratio':>8}")
+    for r in rows:
+        sv = r["supervision_obj_per_s"]
+        print(f"{r['streams']:>8}{r['objects_per_frame']:>9}{r['vidpipe_obj_per_s']:>15}"
+              f"{sv if sv is not None else 'n/a':>19}{(str(r['ratio']) + 'x') if r['ratio'] else '':>8}", flush=True)
+    result = {"machine": machine(), "throughput": rows}
+    try:
+        os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
+    except (AttributeError, OSError):
+        pass
+    try:
+        import supervision  # noqa: F401
+        clip = _resolve_clip("pets")
+        dets = bt.detections_of(clip)
+        agree = bt.agreement(dets, fps=10.0)
+        print(f"pets09 persons, default detector: {agree}")
+        result["pets09_agreement"] = agree
+    except ImportError:
+        print("supervision is not installed: no agreement study (pip install --no-deps supervision==0.26.1)")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=2)
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "suite", "e2e") == "tracker":
+        return main_tracker(args)
     from . import assets
     from .infer.labels import load_labels
 

@@ -92,6 +92,18 @@ def assign(t_key: np.ndarray, t_box: np.ndarray, t_cls: np.ndarray, d_key: np.nd
     empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
     if not len(t_key) or not len(d_key):
         return empty
+    if t_key.min() == t_key.max() == d_key.min() == d_key.max():  # one stream: no padding needed
+        iou = batched_iou(t_box[None], d_box[None])[0]
+        if match_class:
+            iou = np.where(t_cls[:, None] == d_cls[None, :], iou, 0.0)
+        cand = iou >= max(min_iou, 1e-9)
+        if (cand.sum(1) > 1).any() or (cand.sum(0) > 1).any():
+            r, c = linear_sum_assignment(-iou)
+            ok = cand[r, c]
+            r, c = r[ok], c[ok]
+        else:
+            r, c = np.nonzero(cand)
+        return r, c, iou[r, c]
     keys = np.union1d(t_key, d_key)
     tk, dk = np.searchsorted(keys, t_key), np.searchsorted(keys, d_key)
     # pad both sides over the same stream axis
@@ -173,7 +185,7 @@ class TrackerCore:
         nd = len(d_box)
         res = Result(np.full(nd, -1, np.int64), np.zeros(nd), np.zeros(nd, np.int64))
         self.frame_count += 1
-        in_batch = np.isin(self.key, frame_keys)
+        in_batch = self.key == frame_keys[0] if len(frame_keys) == 1 else np.isin(self.key, frame_keys)
         row_of_key = dict(zip(frame_keys.tolist(), range(len(frame_keys))))
         if in_batch.any():
             self.age[in_batch] += 1
@@ -183,7 +195,7 @@ class TrackerCore:
                 self.mean[in_batch], self.cov[in_batch] = m, c
         det_keys = frame_keys[detected]
         d_key = frame_keys[d_frame] if nd else np.zeros(0, np.int64)
-        live = np.isin(self.key, det_keys)
+        live = in_batch.copy() if len(det_keys) == len(frame_keys) else np.isin(self.key, det_keys)
         keep_det = d_score >= p.low_thresh
         high = keep_det & (d_score >= p.high_thresh) if p.two_stage else keep_det
         low = keep_det & ~high if p.two_stage else np.zeros(nd, bool)

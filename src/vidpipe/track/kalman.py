@@ -41,6 +41,19 @@ def predict(mean: np.ndarray, cov: np.ndarray, steps: np.ndarray | int = 1) -> N
     """In place; `steps` frames ahead (per track or for all)."""
     if not len(mean):
         return
+    if isinstance(steps, int) and steps == 1:
+        h = mean[:, 3]
+        q = np.empty((len(h), 8))
+        q[:, [0, 1, 3]] = (W_POS * h)[:, None] ** 2
+        q[:, 2] = 1e-4
+        q[:, [4, 5, 7]] = (W_VEL * h)[:, None] ** 2
+        q[:, 6] = 1e-10
+        mean[:, :4] += mean[:, 4:]
+        c = _F @ cov @ _F.T
+        idx = np.arange(8)
+        c[:, idx, idx] += q
+        cov[...] = c
+        return
     steps = np.broadcast_to(np.asarray(steps, np.int64), (len(mean),))
     for k in range(int(steps.max()) if len(steps) else 0):
         sel = steps > k
