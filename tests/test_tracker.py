@@ -170,3 +170,22 @@ def test_mot_metrics_gate(algo):
     print(algo, results)
     switches = sum(r[2] for r in results)
     assert mota >= GATES[algo][0] and idf1 >= GATES[algo][1] and switches <= GATES[algo][2], (algo, results)
+
+
+def test_tracker_config_file_vidpipe_and_deepstream_keys(tmp_path, caplog):
+    import logging
+    own = tmp_path / "t.yml"
+    own.write_text("algorithm: sort\nmin_hits: 1\nmax_age: 4\n")
+    t = make_element("tracker", ll_config_file=str(own))
+    t.start()
+    assert (t.params.motion, t.params.min_hits, t.params.max_age) == ("kalman", 1, 4)
+    ds = tmp_path / "ds.yml"
+    ds.write_text("BaseConfig:\n  minDetectorConfidence: 0.2\nTargetManagement:\n  probationAge: 4\n"
+                  "  maxShadowTrackingAge: 9\n  bogusKey: 1\nDataAssociator:\n  checkClassMatch: 0\n"
+                  "  minMatchingScore4Iou: 0.4\n")
+    t = make_element("tracker", algorithm="bytetrack", ll_config_file=str(ds), max_age=7)
+    with caplog.at_level(logging.WARNING, logger="vidpipe"):
+        t.start()
+    p = t.params
+    assert (p.low_thresh, p.min_hits, p.max_age, p.match_class, p.match_iou, p.two_stage) == (0.2, 4, 7, False, 0.4, True)
+    assert f"{ds}:6: unknown tracker key 'bogusKey' ignored" in caplog.text
