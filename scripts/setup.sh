@@ -8,8 +8,11 @@ PY=${PYTHON:-python3}
 need_apt=()
 command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ "${1:-}" = "--test" ]; then
-  # real clients and tools the tests drive
-  command -v ffprobe >/dev/null 2>&1 || need_apt+=(ffmpeg)
+  # real clients the tests drive: ffmpeg/ffprobe, GStreamer (rtspsrc, parsers, libav decoders), VLC
+  for pkg in ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
+             gstreamer1.0-plugins-bad gstreamer1.0-libav vlc-bin vlc-plugin-base; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
+  done
 fi
 if [ ${#need_apt[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then SUDO=""; elif command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else SUDO="none"; fi

@@ -109,6 +109,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.conf is not None:
         infer_props["threshold"] = args.conf
     out = args.out or _default_out(uris[0], len(uris))
+    if out.startswith("rtsp://"):
+        return _run_rtsp(args, uris, infer_props, out)
     if len(uris) > 1 and "%d" not in out:
         root, ext = os.path.splitext(out)
         out = f"{root}_%d{ext}"
@@ -134,6 +136,32 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"interrupted by {pipeline.interrupted}: outputs finalised", file=sys.stderr)
         return 130
     return 0
+
+
+def _run_rtsp(args: argparse.Namespace, uris: list[str], infer_props: dict, out: str) -> int:
+    """`vidpipe run ... --out rtsp://HOST:PORT/PATH`: serve the annotated video over RTSP."""
+    from urllib.parse import urlparse
+
+    from .core.perf import PerfMonitor
+    from .flow import Flow
+
+    u = urlparse(out)
+    if len(uris) > 1:
+        raise VidpipeError("RTSP output takes one input for now (a tiler for several is on the way)")
+    flow = Flow(batch_size=1, device=args.device).capture(*uris, file_loop=args.file_loop)
+    flow.infer(name="primary-infer", **infer_props)
+    if args.tracker:
+        flow.track(args.tracker)
+    flow.osd().sink("rtspsink", port=u.port or 8554, mount=u.path or "/ds-test",
+                    bind_address=u.hostname or "127.0.0.1", bitrate=args.bitrate or 4_000_000)
+    pipeline = flow.build()
+    perf = PerfMonitor(pipeline["sink"].sink_pad)
+    pipeline.start()
+    print(f"*** Launched RTSP Streaming at {pipeline['sink'].url} ***", flush=True)
+    t0 = time.perf_counter()
+    _run_with_progress(pipeline, perf, None, args.quiet)
+    _summary(perf, time.perf_counter() - t0, [])
+    return 130 if pipeline.interrupted else 0
 
 
 def cmd_launch(args: argparse.Namespace) -> int:

@@ -42,7 +42,7 @@ class EncoderPool:
             enc = self.encoders.get(f.source_id)
             if enc is None:
                 enc = self.encoders[f.source_id] = VideoEncoder(
-                    o.codec, width=f.width, height=f.height, fps=self.fps.get(f.source_id, 25.0),
+                    o.codec.lower(), width=f.width, height=f.height, fps=self.fps.get(f.source_id, 25.0),
                     bitrate=o.bitrate, crf=o.crf, preset=o.preset, keyint=o.iframeinterval, tune=o.tune,
                     threads=o.threads)
             out += enc.encode(f.to_numpy(), f.pts_seconds, f.source_id)
