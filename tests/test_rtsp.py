@@ -397,3 +397,36 @@ def test_port_in_use_is_a_clear_error(clip):
             p.start()
     finally:
         blocker.close()
+
+
+def test_stalled_client_is_dropped_then_disconnected(clip, monkeypatch):
+    import av
+    from vidpipe.rtsp import server as srvmod
+    monkeypatch.setattr(srvmod, "SEND_BUFFER_LIMIT", 64 * 1024)
+    monkeypatch.setattr(srvmod, "STALL_DISCONNECT_S", 3.0)
+    with serve(clip[0], iframeinterval=1, bitrate=20_000_000) as (p, url):
+        stamps = []
+        p["tap"].src_pad.add_probe(lambda pad, b: stamps.append(time.monotonic()))
+        s = socket.socket()
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        from urllib.parse import urlparse
+        u = urlparse(url)
+        s.connect((u.hostname, u.port))
+        code, h, _ = rtsp_request(s, f"SETUP {url}/trackID=0 RTSP/1.0\r\nCSeq: 1\r\nTransport: RTP/AVP/TCP;interleaved=0-1\r\n\r\n")
+        sid = h["session"].split(";")[0]
+        s.sendall(f"PLAY {url} RTSP/1.0\r\nCSeq: 2\r\nSession: {sid}\r\n\r\n".encode())
+        t0 = time.monotonic()
+        # meanwhile a healthy client keeps decoding
+        with av.open(url, options={"rtsp_transport": "tcp"}, timeout=10) as c:
+            n = 0
+            for _ in c.decode(video=0):
+                n += 1
+                if time.monotonic() - t0 > 12:
+                    break
+        srv = p["out"].server
+        stalled = srv.run_sync(lambda: [x for x in srv.sessions.values() if x.id == sid])
+        assert stalled == [], "the stalled client should have been disconnected"
+        assert n >= 25 * 10
+        rate = sum(t > t0 + 2 for t in stamps) / (time.monotonic() - t0 - 2)
+        assert rate > 22, rate
+        s.close()

@@ -21,8 +21,9 @@ CLIPS = {"default": "bikes", "pets": "pets"}
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--suite", default="e2e", choices=["e2e", "tracker"],
-                    help="e2e: pipeline vs hand-written loop; tracker: tracker vs supervision's ByteTrack")
+    ap.add_argument("--suite", default="e2e", choices=["e2e", "tracker", "rtsp"],
+                    help="e2e: pipeline vs hand-written loop; tracker: tracker vs supervision's ByteTrack; "
+                    "rtsp: RTSP server CPU per client and latency")
     ap.add_argument("--clips", default="default,pets",
                     help="comma list: default (bikes.mp4), pets (../shared or the vtest asset), or file paths")
     ap.add_argument("--streams", default="1,4", help="comma list of stream counts (default 1,4)")
@@ -171,9 +172,25 @@ def main_tracker(args: argparse.Namespace) -> int:
     return 0
 
 
+def main_rtsp(args: argparse.Namespace) -> int:
+    from .bench_rtsp import run
+    print(f"machine: {machine()}")
+    rows = run()
+    print(f"{'clients':>8}{'CPU/client %':>14}{'pipeline CPU %':>16}{'latency median ms':>19}{'p95 ms':>8}")
+    for r in rows:
+        print(f"{r['clients']:>8}{r['server_cpu_per_client_pct']:>14}{r['pipeline_cpu_pct']:>16}"
+              f"{r['latency_ms_median']!s:>19}{r['latency_ms_p95']!s:>8}")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"machine": machine(), "rtsp": rows}, fh, indent=2)
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     if getattr(args, "suite", "e2e") == "tracker":
         return main_tracker(args)
+    if args.suite == "rtsp":
+        return main_rtsp(args)
     from . import assets
     from .infer.labels import load_labels
 

@@ -8,6 +8,7 @@ import socket
 import time
 from typing import Iterable
 
+from ..core.clock import Pacer
 from ..core.element import Sink
 from ..core.events import Event, StreamStart
 from ..core.meta import Batch, EncodedPacket
@@ -17,26 +18,6 @@ from ..errors import MediaError, PropertyError
 from .encode import EncoderPool, _EncodeProps
 
 log = logging.getLogger("vidpipe")
-
-
-class _Pacer:
-    """Sends at the stream's own pace (pts), so a file plays in real time for live viewers."""
-
-    def __init__(self) -> None:
-        self.t0: float | None = None
-        self.p0 = 0.0
-
-    def wait(self, pts_seconds: float, abort) -> None:
-        now = time.monotonic()
-        if self.t0 is None or pts_seconds < self.p0:
-            self.t0, self.p0 = now, pts_seconds
-            return
-        delay = (pts_seconds - self.p0) - (now - self.t0)
-        if delay > 2.0:  # a jump (new clip, loop): restart the clock instead of sleeping
-            self.t0, self.p0 = now, pts_seconds
-            return
-        if delay > 0:
-            abort.wait(delay)
 
 
 class _NetSink(_EncodeProps, Sink):
@@ -51,7 +32,7 @@ class _NetSink(_EncodeProps, Sink):
     def __init__(self, name: str | None = None, **props):
         super().__init__(name, **props)
         self.pool = EncoderPool(self)
-        self._pacer = _Pacer()
+        self._pacer = Pacer()
         self.sources: set[int] = set()
 
     @property

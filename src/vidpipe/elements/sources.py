@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from typing import Iterator
 
+from ..core.clock import Pacer
 from ..core.element import Source
 from ..core.events import Event, StreamEOS, StreamStart
 from ..core.meta import Batch, Frame
@@ -28,6 +29,7 @@ class UriSource(Source):
     num_buffers = Prop(int, -1, "stop after this many frames (-1: all)")
     decode_threads = Prop(int, 0, "FFmpeg decoder threads (0: automatic)")
     device = Prop(str, "cpu", "where frames are decoded: cpu or cuda:N")
+    live = Prop(bool, False, "behave like a camera: emit frames in real time (paced by their timestamps)")
 
     def __init__(self, name: str | None = None, **props):
         super().__init__(name, **props)
@@ -53,10 +55,13 @@ class UriSource(Source):
         yield StreamStart(self.source_id, self.path, reader.fps)
         n = 0
         pts_offset = 0.0
+        pacer = Pacer()
         frame_dt = 1.0 / reader.fps if reader.fps else 0.04
         while True:
             first, last, count = None, -frame_dt, 0
             for df in reader:
+                if self.live:
+                    pacer.wait(pts_offset + df.pts_seconds, self._abort)
                 frame = Frame(df.image, self.source_id, n, pts_offset + df.pts_seconds,
                               source_uri=self.path, source_size=(reader.width, reader.height))
                 last = df.pts_seconds
