@@ -16,6 +16,8 @@ class MessageType(enum.Enum):
     STREAM_ADDED = "stream-added"
     STREAM_REMOVED = "stream-removed"
     STREAM_EOS = "stream-eos"
+    STREAM_GAP = "stream-gap"          # a live stream was lost and is being reconnected
+    STREAM_RESUMED = "stream-resumed"
     ELEMENT = "element"
 
 

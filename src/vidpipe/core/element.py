@@ -145,6 +145,7 @@ class Element:
         self.name = name or f"{self.factory_name}{id(self) % 10000}"
         self.pipeline: Pipeline | None = None
         self._abort = threading.Event()
+        self._wake = threading.Event()  # interrupts a source's real-time waits
         self.sink_pads = {n: Pad(self, n, "sink") for n in self.sink_pad_names}
         self.src_pads = {n: Pad(self, n, "src") for n in self.src_pad_names}
         self.stats: dict[str, float] = {"batches": 0, "frames": 0, "busy_s": 0.0, "dropped": 0}
@@ -304,8 +305,15 @@ class Source(Element):
     def drain_after_failure(self) -> None:
         self.push(EOS())
 
+    _stop_flag: bool = False
+
+    def request_stop(self) -> None:
+        """Ask this source alone to end its stream (runtime removal)."""
+        self._stop_flag = True
+        self._wake.set()
+
     def _stop_requested(self) -> bool:
-        return self.pipeline is not None and self.pipeline._eos_requested.is_set()
+        return self._stop_flag or (self.pipeline is not None and self.pipeline._eos_requested.is_set())
 
 
 class Sink(Element):

@@ -118,6 +118,34 @@ class Pipeline:
     def send_eos(self) -> None:
         """Ask every source to stop; the EOS then flows through and finalises every output."""
         self._eos_requested.set()
+        for el in self.elements:
+            el._wake.set()
+
+    # -- sources added and removed while running ---------------------------------------------
+    def add_source(self, source: Element, mux: Element) -> int:
+        """Links `source` to a new pad of `mux` and starts it (also while running). Returns the
+        stream's source id (the muxer pad index)."""
+        pad = mux.request_pad("sink_%u")
+        source.src_pad.link(pad)
+        self.add(source)
+        return int(pad.name.split("_")[1])
+
+    def remove_source(self, source: Element, timeout: float = 10.0) -> None:
+        """Ends `source`'s stream (its frames in flight still go through), releases its muxer
+        pad and removes it; posts stream-removed. The pipeline goes on."""
+        pad = source.src_pad.peer
+        mux = pad.element if pad is not None else None
+        if mux is not None and hasattr(mux, "release"):
+            mux.release(int(pad.name.split("_")[1]))
+        source.request_stop()
+        t = self._threads.pop(source.name, None)
+        if t is not None:
+            t.join(timeout)
+        self._safe_stop(source)
+        self.elements = [e for e in self.elements if e is not source]
+        source.pipeline = None
+        self.bus.post(MessageType.STREAM_REMOVED, source, f"{source.name} removed",
+                      source_id=int(pad.name.split("_")[1]) if pad is not None else -1)
 
     def is_running(self) -> bool:
         return any(t.is_alive() for t in self._threads.values())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Iterator
 
 from ..core.clock import Pacer
@@ -10,8 +11,8 @@ from ..core.events import Event, StreamEOS, StreamStart
 from ..core.meta import Batch, Frame
 from ..core.props import Prop
 from ..core.registry import register
-from ..errors import PropertyError
-from ..media.reader import VideoReader
+from ..errors import MediaError, PropertyError
+from ..media.reader import VideoReader, is_network
 
 log = logging.getLogger("vidpipe")
 
@@ -30,6 +31,12 @@ class UriSource(Source):
     decode_threads = Prop(int, 0, "FFmpeg decoder threads (0: automatic)")
     device = Prop(str, "cpu", "where frames are decoded: cpu or cuda:N")
     live = Prop(bool, False, "behave like a camera: emit frames in real time (paced by their timestamps)")
+    reconnect_interval = Prop(float, 0.5, "first wait before reconnecting a lost network stream (seconds; "
+                              "doubles up to reconnect-max)", minimum=0.05)
+    reconnect_max = Prop(float, 8.0, "longest wait between reconnection attempts (seconds)", minimum=0.1)
+    timeout = Prop(float, 5.0, "seconds without data before a network stream counts as lost", minimum=0.5)
+    latency = Prop(int, 200, "accepted for DeepStream compatibility (ms; jitter buffering is FFmpeg's)")
+    rtsp_transport = Prop(str, "tcp", "RTSP transport for rtsp:// inputs", choices=["tcp", "udp"])
 
     def __init__(self, name: str | None = None, **props):
         super().__init__(name, **props)
@@ -45,7 +52,47 @@ class UriSource(Source):
         if self.device != "cpu":
             raise PropertyError(f"{self.name}: device '{self.device}' needs the GPU build (vidpipe[gpu]); "
                                 "use device=cpu")
-        self.reader = VideoReader(self.path, threads=self.decode_threads)
+        self.network = is_network(self.path)
+        self.reader = self._open()
+        if (self.live or self.network) and self.src_pad.peer is not None:
+            self.src_pad.peer.leaky = True  # live: drop the oldest frames rather than fall behind
+
+    def _open(self) -> VideoReader:
+        opts = {"rtsp_transport": self.rtsp_transport} if self.path.startswith("rtsp") else {}
+        return VideoReader(self.path, threads=self.decode_threads, options=opts,
+                           timeout_s=self.timeout if is_network(self.path) else None)
+
+    def _generate_network(self) -> Iterator[Batch | Event]:
+        """Live network stream: wall-clock timestamps; reconnect with backoff when lost."""
+        reader = self.reader
+        assert reader is not None
+        t0 = time.monotonic()
+        n = 0
+        wait = self.reconnect_interval
+        while not self._stop_requested():
+            for df in reader:
+                yield Batch([Frame(df.image, self.source_id, n, time.monotonic() - t0, source_uri=self.path,
+                                   source_size=(reader.width, reader.height))])
+                n += 1
+                wait = self.reconnect_interval
+                if 0 <= self.num_buffers <= n or self._stop_requested():
+                    return
+            if self._stop_requested():
+                return
+            reader.close()
+            self.post("stream-gap", f"{self.path}: stream lost; reconnecting", source_id=self.source_id, frames=n)
+            while not self._stop_requested():
+                self._wake.wait(wait)
+                wait = min(wait * 2, self.reconnect_max)
+                if self._stop_requested():
+                    return
+                try:
+                    self.reader = reader = self._open()
+                except MediaError as e:
+                    log.info("%s: reconnect failed (%s); next try in %.1fs", self.path, e, wait)
+                    continue
+                self.post("stream-resumed", f"{self.path}: reconnected", source_id=self.source_id, frames=n)
+                break
 
     def generate(self) -> Iterator[Batch | Event]:
         reader = self.reader
@@ -53,6 +100,11 @@ class UriSource(Source):
         self.post("stream-added", f"stream {self.source_id}: {self.path}", source_id=self.source_id,
                   uri=self.path, width=reader.width, height=reader.height, fps=reader.fps)
         yield StreamStart(self.source_id, self.path, reader.fps)
+        if self.network:
+            yield from self._generate_network()
+            self.post("stream-eos", f"stream {self.source_id} ended", source_id=self.source_id)
+            yield StreamEOS(self.source_id)
+            return
         n = 0
         pts_offset = 0.0
         pacer = Pacer()
@@ -61,7 +113,7 @@ class UriSource(Source):
             first, last, count = None, -frame_dt, 0
             for df in reader:
                 if self.live:
-                    pacer.wait(pts_offset + df.pts_seconds, self._abort)
+                    pacer.wait(pts_offset + df.pts_seconds, self._wake)
                 frame = Frame(df.image, self.source_id, n, pts_offset + df.pts_seconds,
                               source_uri=self.path, source_size=(reader.width, reader.height))
                 last = df.pts_seconds

@@ -22,6 +22,16 @@ class _MuxPad(Pad):
 
     def _enqueue(self, item) -> None:  # type: ignore[override]
         stop = self.element._abort
+        if self.leaky and isinstance(item, Batch):  # live source: drop this pad's oldest batch
+            q = self.queue
+            with q.mutex:
+                if q.maxsize and len(q.queue) >= q.maxsize:
+                    for i, (idx, old) in enumerate(q.queue):
+                        if idx == self.index and isinstance(old, Batch):
+                            del q.queue[i]
+                            self.dropped += 1
+                            self.element.stats["dropped"] += 1
+                            break
         while True:
             try:
                 self.queue.put((self.index, item), timeout=0.1)
@@ -51,10 +61,14 @@ class StreamMux(Element):
         super().__init__(name, **props)
         self._next_index = 0
         self._active: set[int] = set()
+        self._removed: set[int] = set()   # pads released at runtime (Pipeline.remove_source)
+        self._waiting_for_sources = False  # the last stream was removed, not ended: stay up for new ones
 
     def request_pad(self, name: str = "sink_%u") -> Pad:
         if name == "sink_%u":
-            index = self._next_index
+            index = 0  # the lowest free index: a removed stream's id is reused, as in DeepStream
+            while f"sink_{index}" in self.sink_pads:
+                index += 1
         elif name.startswith("sink_") and name[5:].isdigit():
             index = int(name[5:])
         else:
@@ -106,7 +120,8 @@ class StreamMux(Element):
         first_at = 0.0
         stop = self._abort
         while True:
-            if not self._active:
+            if not self._active and (not self._waiting_for_sources or
+                                     (self.pipeline is not None and self.pipeline._eos_requested.is_set())):
                 break
             wait = 0.1
             if frames and timeout_s is not None:
@@ -133,6 +148,11 @@ class StreamMux(Element):
                         frames = []
             elif isinstance(item, EOS):
                 self._active.discard(index)
+                pad = self.sink_pads.pop(f"sink_{index}", None)
+                if pad is not None and pad.peer is not None:
+                    pad.peer.peer = None  # release the pad: its index can be reused
+                self._waiting_for_sources = index in self._removed
+                self._removed.discard(index)
             elif isinstance(item, StreamEOS):
                 if frames and any(f.source_id == index for f in frames):
                     self._push_batch(frames)  # the stream's frames go out before its EOS
@@ -143,6 +163,10 @@ class StreamMux(Element):
         if frames:
             self._push_batch(frames)
         self.push(EOS())
+
+    def release(self, index: int) -> None:
+        """Mark a pad as removed at runtime (its EOS does not end the muxer)."""
+        self._removed.add(index)
 
     def drain_after_failure(self) -> None:
         while self._active:

@@ -51,6 +51,13 @@ class VideoReader:
         self.uri = uri
         path = uri_to_path(uri)
         fmt = _RAW_FORMATS.get(os.path.splitext(path)[1].lower())
+        if path.startswith("v4l2://"):
+            path = path[len("v4l2://"):]
+        if path.startswith("/dev/video"):
+            fmt = "v4l2"
+            if not os.path.exists(path):
+                raise MediaError(f"{path}: no such camera device; check that the camera is connected "
+                                 "(ls /dev/video*) and that you may read it (group 'video')")
         if not is_network(path):
             if not os.path.exists(path):
                 raise MediaError(f"{path}: no such file; check the path (or pass a URI such as rtsp://...)")

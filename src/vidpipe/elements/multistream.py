@@ -1,0 +1,175 @@
+"""Many streams: tiler (nvmultistreamtiler), demux (nvstreamdemux), tee."""
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import replace
+from typing import Iterable
+
+import numpy as np
+
+from ..core.element import Element, Pad
+from ..core.events import EOS, Event, StreamEOS, StreamStart
+from ..core.meta import Batch, BBox, Frame, FrameMeta
+from ..core.props import Prop
+from ..core.registry import register
+from ..errors import LinkError
+
+
+@register("tiler", aliases={"nvmultistreamtiler": {}})
+class Tiler(Element):
+    """Composes the frames of a batch into one grid frame: stream k goes to cell k (row-major).
+    Objects and display meta are scaled into their cell, so osd after the tiler draws them.
+    A cell keeps its stream's last picture until a new one arrives."""
+
+    description = "compose streams into a grid"
+    rows = Prop(int, 0, "grid rows (0: from the number of streams)", minimum=0)
+    columns = Prop(int, 0, "grid columns (0: from the number of streams)", minimum=0)
+    width = Prop(int, 1280, "output width", minimum=16)
+    height = Prop(int, 720, "output height", minimum=16)
+    show_source = Prop(int, -1, "show only this stream, full size (-1: the grid)", minimum=-1)
+
+    def __init__(self, name: str | None = None, **props):
+        super().__init__(name, **props)
+        self._sources: set[int] = set()
+        self._canvas: np.ndarray | None = None
+        self._n = 0
+        self._fps = 0.0
+        self._started = False
+
+    def grid(self) -> tuple[int, int]:
+        n = max(len(self._sources), max(self._sources, default=0) + 1, 1)
+        cols = self.columns or (math.ceil(n / self.rows) if self.rows else math.ceil(math.sqrt(n)))
+        rows = self.rows or math.ceil(n / cols)
+        return rows, cols
+
+    def handle_event(self, event: Event) -> None:
+        if isinstance(event, StreamStart):
+            self._sources.add(event.source_id)
+            self._fps = max(self._fps, event.fps)
+            if not self._started:
+                self._started = True
+                self.push(StreamStart(0, "tiler", event.fps))
+        elif isinstance(event, StreamEOS):
+            pass  # the tiled stream goes on while any stream does
+
+    def cell(self, source_id: int) -> tuple[int, int, int, int] | None:
+        """(x, y, w, h) of a stream's cell, or None when it is not shown."""
+        if self.show_source >= 0:
+            return (0, 0, self.width, self.height) if source_id == self.show_source else None
+        rows, cols = self.grid()
+        r, c = divmod(source_id, cols)
+        if r >= rows:
+            return None
+        x0, x1 = c * self.width // cols, (c + 1) * self.width // cols
+        y0, y1 = r * self.height // rows, (r + 1) * self.height // rows
+        return (x0, y0, x1 - x0, y1 - y0)
+
+    def process(self, batch: Batch) -> Batch | None:
+        import cv2
+
+        if not batch.frames:
+            return batch
+        if self._canvas is None:
+            self._canvas = np.zeros((self.height, self.width, 3), np.uint8)
+        meta = FrameMeta()
+        for f in batch.frames:
+            self._sources.add(f.source_id)
+            cell = self.cell(f.source_id)
+            if cell is None:
+                continue
+            x, y, w, h = cell
+            img = f.to_numpy()
+            self._canvas[y:y + h, x:x + w] = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if img.shape[1] > w else cv2.INTER_LINEAR)
+            sx, sy = w / img.shape[1], h / img.shape[0]
+            for o in f.meta.objects:
+                b = o.bbox
+                meta.objects.append(replace(o, bbox=BBox(x + b.left * sx, y + b.top * sy, b.width * sx, b.height * sy)))
+            for t in f.meta.display_meta.texts:
+                meta.display_meta.texts.append(replace(t, x=x + t.x * sx, y=y + t.y * sy))
+            for r in f.meta.display_meta.rects:
+                meta.display_meta.rects.append(replace(r, left=x + r.left * sx, top=y + r.top * sy, width=r.width * sx, height=r.height * sy))
+            meta.user_meta.setdefault("tiled_sources", []).append(f.source_id)
+        out = Frame(self._canvas.copy(), 0, self._n, max(f.pts_seconds for f in batch.frames), meta)
+        self._n += 1
+        return Batch([out], user_meta=batch.user_meta)
+
+
+class _RequestSrcPads(Element):
+    """Elements with request src pads src_0, src_1, ..."""
+
+    src_pad_names = ()
+    src_optional = True
+
+    def request_pad(self, name: str = "src_%u") -> Pad:
+        if name == "src_%u":
+            index = 0
+            while f"src_{index}" in self.src_pads:
+                index += 1
+        elif name.startswith("src_") and name[4:].isdigit():
+            index = int(name[4:])
+        else:
+            raise LinkError(f"{self.factory_name} pads are named src_0, src_1, ...; got '{name}'")
+        pad = Pad(self, f"src_{index}", "src")
+        self.src_pads[pad.name] = pad
+        return pad
+
+    def get_static_pad(self, name: str) -> Pad:
+        if name.startswith("src_") and name not in self.src_pads:
+            return self.request_pad(name)
+        return super().get_static_pad(name)
+
+    def start(self) -> None:
+        if not self.src_pads:
+            raise LinkError(f"{self.factory_name} '{self.name}' has no outputs: link it (e.g. 'd.src_0 ! ...')")
+
+
+@register("tee")
+class Tee(_RequestSrcPads):
+    """Sends every batch to all its src pads. Branches share the batch unless `copy` is set (then
+    each branch after the first gets its own copy of the pixels and metadata)."""
+
+    description = "fan out to several branches"
+    copy = Prop(bool, False, "give each branch its own copy (branches that draw do not affect others)")
+
+    def push(self, item, pad: str = "src") -> None:
+        pads = list(self.src_pads.values())
+        for i, p in enumerate(pads):
+            if self.copy and i > 0 and isinstance(item, Batch):
+                p.push(copy.deepcopy(item))
+            else:
+                p.push(item)
+
+
+@register("demux", aliases={"nvstreamdemux": {}})
+class Demux(_RequestSrcPads):
+    """Splits a batched flow back into streams: frames of source k leave through src_k (one-frame
+    batches); the stream's EOS ends that pad. Frames of streams with no pad are dropped."""
+
+    description = "one branch per stream"
+
+    def __init__(self, name: str | None = None, **props):
+        super().__init__(name, **props)
+        self._ended: set[str] = set()
+
+    def process(self, batch: Batch) -> None:
+        for f in batch.frames:
+            p = self.src_pads.get(f"src_{f.source_id}")
+            if p is not None and p.name not in self._ended:
+                p.push(Batch([f]))
+
+    def handle_event(self, event: Event) -> None:
+        if isinstance(event, (StreamStart, StreamEOS)):
+            p = self.src_pads.get(f"src_{event.source_id}")
+            if p is not None and p.name not in self._ended:
+                p.push(event)
+                if isinstance(event, StreamEOS):
+                    p.push(EOS())
+                    self._ended.add(p.name)
+
+    def push(self, item, pad: str = "src") -> None:
+        if isinstance(item, EOS):  # the end of everything: end the pads still open
+            for p in self.src_pads.values():
+                if p.name not in self._ended:
+                    p.push(item)
+                    self._ended.add(p.name)
