@@ -90,3 +90,71 @@ def test_deepstream_test2(default_assets, tmp_path, capsys):
     assert all(c.split(", ")[1] in ("dark", "medium", "bright") for c in colours)
     assert all(int(i) >= 0 for i, _, _ in labelled)
     assert len(decode_all(str(out))) == 250
+
+
+def test_deepstream_test3_tiled_file(clip, clip2, detector_config, tmp_path, capsys):
+    out = tmp_path / "t3.mp4"
+    assert load("deepstream_test3").main(["-i", clip[0], clip2[0], "--out", str(out), "--config", detector_config]) == 0
+    text = capsys.readouterr().out
+    assert len(re.findall(r"^Frame Number=\d+ Source=0 Number of Objects=3 blue=1 green=1 red=1$", text, re.M)) == 30
+    assert len(re.findall(r"^Frame Number=\d+ Source=1 ", text, re.M)) == 20
+    assert "per-stream frames: 0:30 1:20" in text
+    frames = decode_all(str(out))
+    assert frames[0].shape == (720, 1280, 3) and len(frames) >= 20
+
+
+def test_deepstream_test3_no_display_disable_probe(clip, detector_config, capsys):
+    assert load("deepstream_test3").main(["-i", clip[0], "--no-display", "--disable-probe", "--config", detector_config]) == 0
+    text = capsys.readouterr().out
+    assert "Frame Number" not in text and "per-stream frames: 0:30" in text
+
+
+def test_rtsp_in_rtsp_out(clip, detector_config):
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    import vidpipe
+    if shutil.which("ffprobe") is None:
+        pytest.skip("ffprobe not installed")
+    cam = vidpipe.parse_launch(f"urisrc uri={clip[0]} file-loop=1 ! streammux ! rtspsink name=o port=0 mount=/cam")
+    cam.start()
+    try:
+        cam_url = cam["o"].url.replace("localhost", "127.0.0.1")
+        import random
+        port = random.randrange(41000, 49000)
+        proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "examples", "deepstream_rtsp_in_rtsp_out.py"), "-i", cam_url,
+                                 cam_url, "-p", str(port), "--config", detector_config], stdout=subprocess.PIPE, text=True)
+        try:
+            deadline = time.time() + 30
+            line = ""
+            while "Launched" not in line and time.time() < deadline:
+                line = proc.stdout.readline()
+            r = subprocess.run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name,width,height",
+                                "-of", "csv=p=0", f"rtsp://127.0.0.1:{port}/ds-test"], capture_output=True, text=True, timeout=30)
+            assert r.stdout.strip() == "h264,1280,720", r.stderr
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=30)
+    finally:
+        cam.stop()
+
+
+def test_usbcam_without_camera_says_so(capsys):
+    assert load("deepstream_test1_usbcam").main(["/dev/video7", "--seconds", "1"]) == 1
+    assert "/dev/video7: no such camera device" in capsys.readouterr().err
+
+
+def test_runtime_source_add_delete(clip, detector_config, capsys):
+    assert load("runtime_source_add_delete").main([clip[0], "--max-sources", "3", "--interval", "0.6",
+                                                   "--config", detector_config]) == 0
+    text = capsys.readouterr().out
+    assert text.count("stream-added: ") == 3 and text.count("stream-removed: ") == 2
+    counts = dict(kv.split(":") for kv in re.search(r"frames per stream: (.*)", text).group(1).split())
+    assert set(counts) == {"0", "1", "2"} and all(int(v) > 0 for v in counts.values())
+
+
+def test_demux_multi_in_multi_out(clip, clip2, detector_config, tmp_path):
+    assert load("demux_multi_in_multi_out").main([clip[0], clip2[0], "--folder", str(tmp_path), "--config", detector_config]) == 0
+    assert len(decode_all(str(tmp_path / "out_0.mp4"))) == 30 and len(decode_all(str(tmp_path / "out_1.mp4"))) == 20

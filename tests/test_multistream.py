@@ -258,3 +258,61 @@ def test_external_rtsp_server_is_read(tmp_path):
     finally:
         srv.kill()
         srv.wait()
+
+
+def test_image_sequence_folder_and_pattern(tmp_path, detector_config):
+    import cv2
+    from vidpipe.synthetic import background, default_squares, render
+    sq, bg = default_squares(W, H), background(W, H)
+    for t in range(6):
+        cv2.imwrite(str(tmp_path / f"img{t:05d}.png"), cv2.cvtColor(render(t, W, H, sq, bg), cv2.COLOR_RGB2BGR))
+    for uri in (str(tmp_path), str(tmp_path / "img%05d.png")):
+        got = []
+        p = vidpipe.parse_launch(f"urisrc uri={uri} image-fps=10 ! streammux ! infer config-file-path={detector_config} ! fakesink name=sink")
+        p["sink"].sink_pad.add_probe(lambda pad, b: got.extend((f.frame_num, f.pts_seconds, len(f.objects)) for f in b.frames))
+        p.run()
+        assert got == [(t, pytest.approx(t / 10), 3) for t in range(6)]
+    with pytest.raises(vidpipe.MediaError, match="no images found"):
+        vidpipe.parse_launch(f"urisrc uri={tmp_path}/none%03d.jpg ! streammux ! fakesink").start()
+
+
+@pytest.mark.parametrize("kind", ["progressive", "hls"])
+def test_http_sources(clip, tmp_path, kind):
+    import functools
+    import http.server
+    import threading
+    if kind == "hls":
+        if shutil.which("ffmpeg") is None:
+            pytest.skip("ffmpeg not installed") if not IN_CI else pytest.fail("ffmpeg missing")
+        subprocess.run(["ffmpeg", "-v", "error", "-i", clip[0], "-c", "copy", "-f", "hls", "-hls_time", "0.4",
+                        "-hls_list_size", "0", str(tmp_path / "index.m3u8")], check=True)
+        name = "index.m3u8"
+    else:
+        shutil.copy(clip[0], tmp_path / "clip.mp4")
+        name = "clip.mp4"
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    handler.log_message = lambda *a: None
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        got = []
+        p = vidpipe.parse_launch(f"urisrc uri=http://127.0.0.1:{srv.server_port}/{name} "
+                                 "! streammux ! identity name=slow ! fakesink")  # ends by itself: the video is finite
+        p["slow"].sink_pad.add_probe(lambda pad, b: got.extend(f.frame_num for f in b.frames))
+        p.run()
+        assert len(got) + p["streammux1"].stats["dropped"] == len(clip[1]) and len(got) >= len(clip[1]) // 2
+    finally:
+        srv.shutdown()
+
+
+def test_cli_many_inputs_make_one_tiled_video(clip, clip2, detector_config, tmp_path):
+    import json
+    out = tmp_path / "grid.mp4"
+    r = subprocess.run([sys.executable, "-m", "vidpipe", "run", clip[0], clip2[0], clip[0], "--config", detector_config,
+                        "--out", str(out), "--tile-width", "640", "--tile-height", "480"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "stream 0: 30 frames" in r.stdout and "stream 1: 20 frames" in r.stdout and "stream 2: 30 frames" in r.stdout
+    frames = decode_all(str(out))
+    assert frames[0].shape == (480, 640, 3) and 27 <= len(frames) <= 30  # one tiled frame per batch of 3
+    rows = [json.loads(x) for x in (tmp_path / "grid.jsonl").read_text().splitlines()]
+    assert sorted({(x["source_id"]) for x in rows}) == [0, 1, 2] and len(rows) == 80

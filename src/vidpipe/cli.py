@@ -18,7 +18,8 @@ EPILOG = """\
 examples:
   vidpipe run                                   default model on the default clip -> vidpipe-out/bikes.mp4 (+ .jsonl)
   vidpipe run cam.mp4 --conf 0.5 --out out.mp4  your clip
-  vidpipe run a.mp4 b.mp4 --batch-size 2        two streams batched (out_0.mp4, out_1.mp4)
+  vidpipe run a.mp4 b.mp4 rtsp://cam/1          three streams batched -> one tiled video
+  vidpipe run a.mp4 b.mp4 --out out_%d.mp4      two streams, one annotated file each
   vidpipe run clip.mp4 --config pgie.txt        a DeepStream nvinfer config file
   vidpipe run --pipeline app.yaml               a pipeline described in YAML
   vidpipe launch "urisrc uri=a.mp4 ! m.sink_0 streammux name=m ! infer model=det.onnx ! osd ! filesink location=o.mp4"
@@ -35,7 +36,7 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
 
 def _default_out(uri: str, n_inputs: int) -> str:
     stem = os.path.splitext(os.path.basename(uri.rstrip("/")))[0] or "out"
-    return os.path.join("vidpipe-out", f"{stem}_%d.mp4" if n_inputs > 1 else f"{stem}.mp4")
+    return os.path.join("vidpipe-out", f"{stem}_tiled.mp4" if n_inputs > 1 else f"{stem}.mp4")
 
 
 def _run_with_progress(pipeline, perf, total: int | None, quiet: bool) -> None:
@@ -111,18 +112,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     out = args.out or _default_out(uris[0], len(uris))
     if out.startswith("rtsp://"):
         return _run_rtsp(args, uris, infer_props, out)
-    if len(uris) > 1 and "%d" not in out:
-        root, ext = os.path.splitext(out)
-        out = f"{root}_%d{ext}"
+    tiled = len(uris) > 1 and "%d" not in out  # several inputs: one tiled video (or %d: one file each)
     os.makedirs(os.path.dirname(os.path.abspath(out)) or ".", exist_ok=True)
-    jsonl = os.path.splitext(out.replace("_%d", ""))[0] + ".jsonl"
+    jsonl = os.path.splitext(out.replace("_%d", "").replace("%d", ""))[0] + ".jsonl"
     flow = Flow(batch_size=args.batch_size or len(uris), device=args.device)
     flow.capture(*uris, file_loop=args.file_loop).infer(name="primary-infer", **infer_props)
     if args.tracker:
         flow.track(args.tracker)
-    flow.jsonl(jsonl).osd().encode(out, bitrate=args.bitrate)
+    flow.jsonl(jsonl)
+    if tiled:
+        flow.add("tiler", "tiler", width=args.tile_width, height=args.tile_height)
+    flow.osd().encode(out, bitrate=args.bitrate)
     pipeline = flow.build()
-    perf = PerfMonitor(pipeline["sink"].sink_pad)
+    perf = PerfMonitor(pipeline["metadata"].sink_pad)  # before any tiler: counts per stream
     total = None
     if not args.file_loop:
         from .media.reader import is_network, probe
@@ -146,16 +148,17 @@ def _run_rtsp(args: argparse.Namespace, uris: list[str], infer_props: dict, out:
     from .flow import Flow
 
     u = urlparse(out)
-    if len(uris) > 1:
-        raise VidpipeError("RTSP output takes one input for now (a tiler for several is on the way)")
-    flow = Flow(batch_size=1, device=args.device).capture(*uris, file_loop=args.file_loop)
+    flow = Flow(batch_size=args.batch_size or len(uris), device=args.device,
+                batched_push_timeout=40000).capture(*uris, file_loop=args.file_loop)
     flow.infer(name="primary-infer", **infer_props)
     if args.tracker:
         flow.track(args.tracker)
+    if len(uris) > 1:
+        flow.add("tiler", "tiler", width=args.tile_width, height=args.tile_height)
     flow.osd().sink("rtspsink", port=u.port or 8554, mount=u.path or "/ds-test",
                     bind_address=u.hostname or "127.0.0.1", bitrate=args.bitrate or 4_000_000)
     pipeline = flow.build()
-    perf = PerfMonitor(pipeline["sink"].sink_pad)
+    perf = PerfMonitor(pipeline["primary-infer"].src_pad)
     pipeline.start()
     print(f"*** Launched RTSP Streaming at {pipeline['sink'].url} ***", flush=True)
     t0 = time.perf_counter()
@@ -268,6 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tracker", choices=["iou", "sort", "bytetrack"], help="track objects (object ids in the output)")
     r.add_argument("--bitrate", type=int, default=0, help="output bits per second (default: constant quality)")
     r.add_argument("--file-loop", action="store_true", help="loop the inputs until Ctrl-C")
+    r.add_argument("--tile-width", type=int, default=1280, help="width of the tiled output for several inputs")
+    r.add_argument("--tile-height", type=int, default=720, help="height of the tiled output for several inputs")
     r.set_defaults(func=cmd_run)
 
     la = sub.add_parser("launch", help="run a gst-launch-like pipeline description")

@@ -12,15 +12,17 @@ from ..core.meta import Batch, Frame
 from ..core.props import Prop
 from ..core.registry import register
 from ..errors import MediaError, PropertyError
-from ..media.reader import VideoReader, is_network
+from ..media.reader import ImageSequenceReader, VideoReader, is_image_sequence, is_network
 
 log = logging.getLogger("vidpipe")
 
 
 @register("urisrc", aliases={"uridecodebin": {}, "nvurisrcbin": {}, "filesrc": {}})
 class UriSource(Source):
-    """Reads and decodes a video file or URI (MP4/MKV/AVI/MOV, raw .h264/.h265, rtsp://, http://).
-    Emits one-frame batches of RGB frames."""
+    """Reads and decodes a video file or URI: MP4/MKV/AVI/MOV/TS, raw .h264/.h265, rtsp://,
+    http(s):// (progressive or HLS), /dev/videoN (V4L2 camera), an image folder or pattern
+    (img%05d.jpg). Network sources are live: they drop the oldest frames when downstream is slow
+    and reconnect with backoff when lost. Emits one-frame batches of RGB frames."""
 
     description = "file/URI source with decoding (PyAV/FFmpeg)"
     uri = Prop(str, "", "file path or URI (file://, rtsp://, http://)")
@@ -37,6 +39,7 @@ class UriSource(Source):
     timeout = Prop(float, 5.0, "seconds without data before a network stream counts as lost", minimum=0.5)
     latency = Prop(int, 200, "accepted for DeepStream compatibility (ms; jitter buffering is FFmpeg's)")
     rtsp_transport = Prop(str, "tcp", "RTSP transport for rtsp:// inputs", choices=["tcp", "udp"])
+    image_fps = Prop(float, 25.0, "frame rate given to image sequences (folder or img%05d.jpg)", minimum=0.1)
 
     def __init__(self, name: str | None = None, **props):
         super().__init__(name, **props)
@@ -57,7 +60,9 @@ class UriSource(Source):
         if (self.live or self.network) and self.src_pad.peer is not None:
             self.src_pad.peer.leaky = True  # live: drop the oldest frames rather than fall behind
 
-    def _open(self) -> VideoReader:
+    def _open(self):
+        if is_image_sequence(self.path):
+            return ImageSequenceReader(self.path, self.image_fps)
         opts = {"rtsp_transport": self.rtsp_transport} if self.path.startswith("rtsp") else {}
         return VideoReader(self.path, threads=self.decode_threads, options=opts,
                            timeout_s=self.timeout if is_network(self.path) else None)
@@ -79,6 +84,8 @@ class UriSource(Source):
                     return
             if self._stop_requested():
                 return
+            if self.path.startswith(("http://", "https://")) and reader.duration_s and not reader.errors:
+                return  # a finite HTTP video (or ended VOD playlist) simply ended
             reader.close()
             self.post("stream-gap", f"{self.path}: stream lost; reconnecting", source_id=self.source_id, frames=n)
             while not self._stop_requested():
@@ -126,7 +133,7 @@ class UriSource(Source):
             else:
                 if self.file_loop and not self._stop_requested() and n > 0:
                     reader.close()
-                    self.reader = reader = VideoReader(self.path, threads=self.decode_threads)
+                    self.reader = reader = self._open()
                     if count > 1:  # the clip's own frame step (container rates can be rounded)
                         frame_dt = (last - first) / (count - 1)
                     pts_offset += last + frame_dt

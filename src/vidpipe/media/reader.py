@@ -37,6 +37,69 @@ class DecodedFrame:
     index: int
 
 
+_IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+
+
+class ImageSequenceReader:
+    """A folder of images (sorted by name) or a printf pattern such as frames/img%05d.jpg, read
+    as a video at `fps` frames per second."""
+
+    codec = "images"
+
+    def __init__(self, uri: str, fps: float = 25.0):
+        import glob
+        import re
+
+        path = uri_to_path(uri)
+        self.uri = uri
+        if os.path.isdir(path):
+            files = sorted(f for f in glob.glob(os.path.join(path, "*")) if f.lower().endswith(_IMAGE_EXT))
+        else:
+            rx = re.compile("^" + re.sub(r"%0?(\d*)d", lambda m: r"(\d{%s})" % m.group(1) if m.group(1) else r"(\d+)",
+                                         re.escape(os.path.basename(path)).replace("\\%", "%")) + "$")
+            folder = os.path.dirname(path) or "."
+            found = [(int(m.group(1)), os.path.join(folder, f)) for f in os.listdir(folder) if (m := rx.match(f))] \
+                if os.path.isdir(folder) else []
+            files = [f for _, f in sorted(found)]
+        if not files:
+            raise MediaError(f"{path}: no images found (a folder of .jpg/.png files, or a pattern like img%05d.jpg)")
+        self.files = files
+        first = self._load(files[0])
+        self.height, self.width = first.shape[:2]
+        self.fps = fps
+        self.frame_count = len(files)
+        self.errors = 0
+
+    @staticmethod
+    def _load(path: str) -> np.ndarray:
+        import cv2
+        img = cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            raise MediaError(f"{path}: cannot read this image")
+        return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        for i, f in enumerate(self.files):
+            try:
+                img = self._load(f)
+            except MediaError as e:
+                self.errors += 1
+                log.warning("%s", e)
+                continue
+            if img.shape[:2] != (self.height, self.width):
+                import cv2
+                img = cv2.resize(img, (self.width, self.height))
+            yield DecodedFrame(img, i / self.fps, i)
+
+    def close(self) -> None:
+        pass
+
+
+def is_image_sequence(uri: str) -> bool:
+    path = uri_to_path(uri)
+    return (os.path.isdir(path) or "%" in os.path.basename(path)) and not is_network(path)
+
+
 class VideoReader:
     """Opens a video and decodes it to RGB frames.
 
@@ -92,6 +155,7 @@ class VideoReader:
         rate = self._stream.average_rate or self._stream.guessed_rate
         self.fps = float(rate) if rate else 25.0
         self.frame_count = int(self._stream.frames or 0)
+        self.duration_s = self._container.duration / 1e6 if self._container.duration else None
         self.errors = 0
 
     def __iter__(self) -> Iterator[DecodedFrame]:
