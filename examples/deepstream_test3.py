@@ -56,7 +56,8 @@ def build(uris: list[str], out: str | None, *, config: str | None = None, file_l
 
 def report_fps(perf: PerfMonitor, stop: threading.Event, every: float = 5.0) -> None:
     while not stop.wait(every):
-        print("**PERF: " + " ".join(f"stream{sid}={cur:.1f}" for sid, (cur, _) in perf.snapshot().items()), flush=True)
+        print("**PERF: " + " ".join(f"stream{sid}={cur:.1f}fps/{lat:.0f}ms" for sid, (cur, _, lat) in perf.snapshot().items()),
+              flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

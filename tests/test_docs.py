@@ -6,7 +6,7 @@ import pytest
 
 from conftest import ROOT
 
-DOCS = ["README.md", "docs/concepts.md", "docs/inference.md", "docs/tracking.md"]
+DOCS = ["README.md", "docs/concepts.md", "docs/inference.md", "docs/tracking.md", "docs/multistream.md"]
 
 
 def snippets():

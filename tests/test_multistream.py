@@ -316,3 +316,29 @@ def test_cli_many_inputs_make_one_tiled_video(clip, clip2, detector_config, tmp_
     assert frames[0].shape == (480, 640, 3) and 27 <= len(frames) <= 30  # one tiled frame per batch of 3
     rows = [json.loads(x) for x in (tmp_path / "grid.jsonl").read_text().splitlines()]
     assert sorted({(x["source_id"]) for x in rows}) == [0, 1, 2] and len(rows) == 80
+
+
+def test_perf_monitor_per_stream_fps_and_latency():
+    from vidpipe.core.perf import PerfMonitor
+    srcs = [make_element("videotestsrc", f"c{k}", is_live=True, framerate=20 + 20 * k, width=64, height=48) for k in range(2)]
+    p = muxed(srcs, make_element("identity", "work"), make_element("fakesink", "sink"), batched_push_timeout=10000)
+    p["work"].sink_pad.add_probe(lambda pad, b: time.sleep(0.01))
+    perf = PerfMonitor(p["sink"].sink_pad)
+    p.start()
+    time.sleep(1.0)
+    perf.snapshot()
+    time.sleep(2.0)
+    snap = perf.snapshot()
+    p.stop()
+    assert abs(snap[0][0] - 20) < 3 and abs(snap[1][0] - 40) < 5, snap
+    assert 8 <= snap[0][2] < 100 and 8 <= snap[1][2] < 100, snap  # at least the 10 ms of work, bounded
+
+
+def test_cli_prints_perf_lines_on_long_runs(clip, detector_config, tmp_path):
+    proc = subprocess.Popen([sys.executable, "-m", "vidpipe", "run", clip[0], "--config", detector_config, "--file-loop",
+                             "--out", str(tmp_path / "o.mp4")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(7)
+    proc.send_signal(2)
+    _, err = proc.communicate(timeout=30)
+    lines = [ln for ln in err.splitlines() if ln.startswith("**PERF: FPS (average) latency stream0=")]
+    assert lines and proc.returncode == 130, err

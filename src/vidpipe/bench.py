@@ -21,9 +21,9 @@ CLIPS = {"default": "bikes", "pets": "pets"}
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--suite", default="e2e", choices=["e2e", "tracker", "rtsp"],
+    ap.add_argument("--suite", default="e2e", choices=["e2e", "tracker", "rtsp", "streams"],
                     help="e2e: pipeline vs hand-written loop; tracker: tracker vs supervision's ByteTrack; "
-                    "rtsp: RTSP server CPU per client and latency")
+                    "rtsp: RTSP server CPU per client and latency; streams: N streams vs N independent loops")
     ap.add_argument("--clips", default="default,pets",
                     help="comma list: default (bikes.mp4), pets (../shared or the vtest asset), or file paths")
     ap.add_argument("--streams", default="1,4", help="comma list of stream counts (default 1,4)")
@@ -186,7 +186,20 @@ def main_rtsp(args: argparse.Namespace) -> int:
     return 0
 
 
+def main_streams(args: argparse.Namespace) -> int:
+    from .bench_streams import run
+    print(f"machine: {machine()}")
+    print(f"{'size':<11}{'streams':>6}{'loops FPS':>12}{'vidpipe FPS':>14}{'ratio':>8}")
+    rows = run(tuple(int(s) for s in args.streams.split(",")) if args.streams != "1,4" else (1, 4, 8, 16))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"machine": machine(), "streams": rows}, fh, indent=2)
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "suite", "e2e") == "streams":
+        return main_streams(args)
     if getattr(args, "suite", "e2e") == "tracker":
         return main_tracker(args)
     if args.suite == "rtsp":

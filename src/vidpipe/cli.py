@@ -52,8 +52,8 @@ def _run_with_progress(pipeline, perf, total: int | None, quiet: bool) -> None:
             while not stop.wait(5.0):
                 snap = perf.snapshot()
                 if snap:
-                    parts = " ".join(f"stream{sid}={cur:.1f}({avg:.1f})" for sid, (cur, avg) in snap.items())
-                    print(f"**PERF: FPS {parts} frames={perf.frames}" + (f"/{total}" if total else ""),
+                    parts = " ".join(f"stream{sid}={cur:.1f}({avg:.1f}) {lat:.0f}ms" for sid, (cur, avg, lat) in snap.items())
+                    print(f"**PERF: FPS (average) latency {parts} frames={perf.frames}" + (f"/{total}" if total else ""),
                           file=sys.stderr, flush=True)
         threading.Thread(target=report, daemon=True).start()
     try:

@@ -5,6 +5,7 @@ CUDA tensor on the GPU. Coordinates are in source-frame pixels unless the muxer 
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
@@ -202,6 +203,7 @@ class Frame:
     meta: FrameMeta = field(default_factory=FrameMeta)
     source_uri: str = ""
     source_size: tuple[int, int] | None = None  # (width, height) before any muxer scaling
+    created_at: float = field(default_factory=time.monotonic)  # when the source made it (latency)
 
     @property
     def width(self) -> int:

@@ -21,6 +21,8 @@ class PerfMonitor:
         self.first_frame_at: float | None = None
         self.on_frames = on_frames
         self.objects: dict[str, int] = defaultdict(int)
+        self._lat_sum: dict[int, float] = defaultdict(float)
+        self._lat_n: dict[int, int] = defaultdict(int)
         self.frames_with: dict[str, int] = defaultdict(int)
         self._lock = threading.Lock()
         pad.add_probe(self._probe)
@@ -29,8 +31,11 @@ class PerfMonitor:
         with self._lock:
             if self.first_frame_at is None:
                 self.first_frame_at = time.perf_counter()
+            now = time.monotonic()
             for f in batch.frames:
                 self.total[f.source_id] += 1
+                self._lat_sum[f.source_id] += now - f.created_at
+                self._lat_n[f.source_id] += 1
                 seen = set()
                 for o in f.meta.objects:
                     name = o.label or str(o.class_id)
@@ -41,14 +46,19 @@ class PerfMonitor:
         if self.on_frames is not None and batch.frames:
             self.on_frames(len(batch.frames))
 
-    def snapshot(self) -> dict[int, tuple[float, float]]:
-        """source id -> (FPS over the last interval, FPS since start)."""
+    def snapshot(self) -> dict[int, tuple[float, float, float]]:
+        """source id -> (FPS over the last interval, FPS since start, mean latency in ms over the
+        last interval: from the source making a frame to the frame crossing this pad)."""
         now = time.perf_counter()
         with self._lock:
             dt = max(now - self._t_last, 1e-9)
             total_dt = max(now - self.start, 1e-9)
-            out = {sid: ((n - self._last[sid]) / dt, n / total_dt) for sid, n in sorted(self.total.items())}
+            out = {sid: ((n - self._last[sid]) / dt, n / total_dt,
+                         1000 * self._lat_sum[sid] / self._lat_n[sid] if self._lat_n[sid] else 0.0)
+                   for sid, n in sorted(self.total.items())}
             self._last = defaultdict(int, self.total)
+            self._lat_sum.clear()
+            self._lat_n.clear()
             self._t_last = now
         return out
 

@@ -90,7 +90,8 @@ class Tiler(Element):
             for r in f.meta.display_meta.rects:
                 meta.display_meta.rects.append(replace(r, left=x + r.left * sx, top=y + r.top * sy, width=r.width * sx, height=r.height * sy))
             meta.user_meta.setdefault("tiled_sources", []).append(f.source_id)
-        out = Frame(self._canvas.copy(), 0, self._n, max(f.pts_seconds for f in batch.frames), meta)
+        out = Frame(self._canvas.copy(), 0, self._n, max(f.pts_seconds for f in batch.frames), meta,
+                    created_at=min(f.created_at for f in batch.frames))
         self._n += 1
         return Batch([out], user_meta=batch.user_meta)
 
