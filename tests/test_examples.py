@@ -122,8 +122,11 @@ def test_rtsp_in_rtsp_out(clip, detector_config):
     cam.start()
     try:
         cam_url = cam["o"].url.replace("localhost", "127.0.0.1")
-        import random
-        port = random.randrange(41000, 49000)
+        import socket
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()
         proc = subprocess.Popen([sys.executable, os.path.join(ROOT, "examples", "deepstream_rtsp_in_rtsp_out.py"), "-i", cam_url,
                                  cam_url, "-p", str(port), "--config", detector_config], stdout=subprocess.PIPE, text=True)
         try:

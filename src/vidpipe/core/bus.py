@@ -4,6 +4,7 @@ from __future__ import annotations
 import enum
 import queue
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -40,7 +41,8 @@ class Bus:
     def __init__(self) -> None:
         self._q: queue.Queue[Message] = queue.Queue()
         self._watches: list[Callable[[Message], Any]] = []
-        self.history: list[Message] = []
+        self.history: deque[Message] = deque(maxlen=1000)  # the latest messages dispatched
+        self._errors: list[Message] = []
 
     def post(self, kind: str | MessageType, source: Any, text: str, **data: Any) -> None:
         mtype = kind if isinstance(kind, MessageType) else MessageType(kind)
@@ -56,6 +58,8 @@ class Bus:
         except queue.Empty:
             return None
         self.history.append(msg)
+        if msg.type is MessageType.ERROR:
+            self._errors.append(msg)
         return msg
 
     def dispatch(self, timeout: float | None = None) -> list[Message]:
@@ -69,4 +73,4 @@ class Bus:
         return out
 
     def errors(self) -> list[Message]:
-        return [m for m in self.history if m.type is MessageType.ERROR]
+        return list(self._errors)

@@ -141,6 +141,10 @@ class Pipeline:
         t = self._threads.pop(source.name, None)
         if t is not None:
             t.join(timeout)
+        deadline = time.monotonic() + timeout  # returns once the muxer has released the pad
+        while mux is not None and pad is not None and mux.sink_pads.get(pad.name) is pad and \
+                time.monotonic() < deadline and self.is_running():
+            time.sleep(0.001)
         self._safe_stop(source)
         self.elements = [e for e in self.elements if e is not source]
         source.pipeline = None
