@@ -189,3 +189,26 @@ def test_tracker_config_file_vidpipe_and_deepstream_keys(tmp_path, caplog):
     p = t.params
     assert (p.low_thresh, p.min_hits, p.max_age, p.match_class, p.match_iou, p.two_stage) == (0.2, 4, 7, False, 0.4, True)
     assert f"{ds}:6: unknown tracker key 'bogusKey' ignored" in caplog.text
+
+
+def test_removed_stream_ends_its_tracks(clip, detector_config):
+    import time
+    from vidpipe import Pipeline
+    p = Pipeline()
+    mux = make_element("streammux", "mux", batch_size=2, batched_push_timeout=40000)
+    a = make_element("urisrc", "a", uri=clip[0], file_loop=True, live=True)
+    p.add(mux, a)
+    a.link(mux)
+    trk = make_element("tracker", "trk", algorithm="iou")
+    p.link(mux, make_element("infer", "pgie", config_file_path=detector_config), trk, make_element("fakesink", "sink"))
+    ended = []
+    trk.src_pad.add_probe(lambda pad, b: ended.extend(b.user_meta.get("terminated_tracks", [])))
+    p.start()
+    b = make_element("urisrc", "b", uri=clip[0], file_loop=True, live=True)
+    sid = p.add_source(b, mux)
+    time.sleep(0.8)
+    p.remove_source(b)
+    time.sleep(0.5)
+    p.stop()
+    # stream b's three tracks end when it is removed (reported with a later batch), a's at the end
+    assert sorted(t.source_id for t in ended).count(sid) == 3

@@ -288,10 +288,17 @@ class Source(Element):
 
     def _run(self) -> None:
         gen = self.generate()
+        after_stop = 0
         try:
             for item in gen:
                 if self._stop_requested():
-                    break
+                    # generators check the stop flag themselves and end with StreamEOS; from a
+                    # source that does not, pass on events only, and not for long
+                    after_stop += 1
+                    if after_stop > 100:
+                        break
+                    if isinstance(item, Batch):
+                        continue
                 if isinstance(item, Batch):
                     self.stats["batches"] += 1
                     self.stats["frames"] += len(item.frames)

@@ -170,7 +170,12 @@ class StreamMux(Element):
 
     def drain_after_failure(self) -> None:
         while self._active:
-            index, item = self._inbox.get()
+            try:
+                index, item = self._inbox.get(timeout=0.1)
+            except queue.Empty:
+                if self._abort.is_set():
+                    raise _Stopped() from None
+                continue
             if isinstance(item, EOS):
                 self._active.discard(index)
         self.push(EOS())
