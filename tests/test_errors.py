@@ -1,5 +1,4 @@
 """Bad input: one readable message, a non-zero exit, nothing half-written."""
-import os
 import signal
 import subprocess
 import sys
@@ -9,7 +8,7 @@ import pytest
 
 import vidpipe
 from vidpipe import make_element
-from vidpipe.errors import ConfigError, MediaError, ModelError, PropertyError, UnsupportedCodecError
+from vidpipe.errors import MediaError, ModelError, PropertyError, UnsupportedCodecError
 from vidpipe.media.reader import VideoReader
 
 from conftest import W, H, decode_all

@@ -54,7 +54,6 @@ def test_imagedata_multistream(clip, clip2, detector_config, tmp_path):
 
 
 def test_ssd_parser_matches_builtin_parser(default_assets):
-    from vidpipe import make_element
     from vidpipe.assets import default_infer_config
     from vidpipe.flow import Flow
     mod = load("ssd_parser")

@@ -1,10 +1,8 @@
 """Containers and codecs in and out: MP4/MKV/MOV/AVI, raw H.264/H.265 elementary streams."""
 import json
-import os
 import shutil
 import subprocess
 
-import numpy as np
 import pytest
 
 import vidpipe

@@ -1,6 +1,5 @@
 """Many streams: batching, tiler, demux, tee, live sources, runtime add/remove, camera loss."""
 import os
-import resource
 import shutil
 import subprocess
 import sys

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import vidpipe
-from vidpipe import Batch, PadProbeReturn, Pipeline, make_element
+from vidpipe import PadProbeReturn, Pipeline, make_element
 from vidpipe.core.bus import MessageType
 
 from conftest import H, W, decode_all, iou
@@ -213,7 +213,6 @@ def test_stop_mid_run_finalises(tmp_path, detector_config):
 
 
 def test_appsink_iterator(clip, detector_config):
-    import threading
     path, truth = clip
     p = build([path], detector_config, sink="appsink")
     p.start()

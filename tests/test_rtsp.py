@@ -175,7 +175,7 @@ def test_protocol_methods_and_errors(served):
     sdp = body.decode()
     assert "a=rtpmap:96 H264/90000" in sdp and "sprop-parameter-sets=" in sdp and "packetization-mode=1" in sdp
     assert rtsp_request(s, f"DESCRIBE {url}/nope RTSP/1.0\r\nCSeq: 3\r\n\r\n")[0] in (404, 200)
-    assert rtsp_request(s, f"DESCRIBE rtsp://127.0.0.1/other RTSP/1.0\r\nCSeq: 3\r\n\r\n")[0] == 404
+    assert rtsp_request(s, "DESCRIBE rtsp://127.0.0.1/other RTSP/1.0\r\nCSeq: 3\r\n\r\n")[0] == 404
     assert rtsp_request(s, f"PLAY {url} RTSP/1.0\r\nCSeq: 4\r\nSession: 1234\r\n\r\n")[0] == 454
     assert rtsp_request(s, f"SETUP {url}/trackID=0 RTSP/1.0\r\nCSeq: 5\r\nTransport: RTP/AVP;multicast\r\n\r\n")[0] == 461
     code, h, _ = rtsp_request(s, f"SETUP {url}/trackID=0 RTSP/1.0\r\nCSeq: 6\r\nTransport: RTP/AVP/TCP;unicast;interleaved=0-1\r\n\r\n")
@@ -222,7 +222,6 @@ def test_fuzzed_requests_get_errors_and_never_crash(served):
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
     p, url = served
-    srv = p["out"].server
     line = st.one_of(
         st.binary(min_size=1, max_size=200).map(lambda b: b.replace(b"\r\n\r\n", b"")),
         st.builds(lambda m, u, v: f"{m} {u} {v}".encode(), st.sampled_from(["DESCRIBE", "SETUP", "PLAY", "PAUSE", "TEARDOWN", "FOO", "describe", "GET"]),
@@ -314,7 +313,6 @@ def test_twenty_clients_and_killed_ones_do_not_hurt(clip, tmp_path):
 
 def test_udpsink_sdp_plays_in_pyav(clip, tmp_path):
     import av
-    import threading
     path, truth = clip
     port = random.randrange(30000, 40000, 2)
     sdp = tmp_path / "stream.sdp"

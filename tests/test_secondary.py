@@ -3,11 +3,10 @@ import json
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from vidpipe import BBox, ObjectMeta, Pipeline, make_element
-from vidpipe.models import COLORS, build_color_classifier, classifier_config
+from vidpipe.models import build_color_classifier, classifier_config
 from vidpipe.synthetic import COLORS as SQUARE_COLORS, Square, make_clip
 
 from conftest import H, W

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from vidpipe import BBox, Batch, Frame, ObjectMeta, make_element
-from vidpipe.core.meta import FrameMeta
 
 from tracking_scenes import Obj, random_scene, render
 

@@ -15,7 +15,6 @@ import tempfile
 import time
 from fractions import Fraction
 
-import numpy as np
 
 CLIPS = {"default": "bikes", "pets": "pets"}
 

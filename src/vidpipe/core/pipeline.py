@@ -5,12 +5,11 @@ import logging
 import signal
 import threading
 import time
-from typing import Any, Iterable
+from typing import Any
 
 from ..errors import LinkError, PipelineError, VidpipeError
 from .bus import Bus, MessageType
-from .element import Element, Source, _Stopped
-from .events import EOS
+from .element import Element, _Stopped
 
 log = logging.getLogger("vidpipe")
 

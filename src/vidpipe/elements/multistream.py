@@ -4,7 +4,6 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import replace
-from typing import Iterable
 
 import numpy as np
 

@@ -66,7 +66,6 @@ class VideoEncoder:
         self.frame_ticks = int(round(90000 / fps)) if fps > 0 else 3600
 
     def encode(self, image: np.ndarray | None, pts_seconds: float = 0.0, source_id: int = 0) -> list[EncodedPacket]:
-        import av
 
         if image is None:
             packets = self._ctx.encode(None)
