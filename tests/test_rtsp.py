@@ -46,8 +46,9 @@ def red_box(img):
     return (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)
 
 
-def check_frames_match(frames, truth):
-    """Every decoded frame is the clip frame the pipeline encoded (within codec error), in order."""
+def check_frames_match(frames, truth, lossy=False):
+    """Every decoded frame is the clip frame the pipeline encoded (within codec error), in order.
+    lossy (RTP over UDP): a datagram lost on a busy machine may cost a frame, never the order."""
     from vidpipe.synthetic import background, default_squares, render
     sq, bg = default_squares(W, H), background(W, H)
     refs = np.stack([render(t, W, H, sq, bg) for t in range(len(truth))]).astype(np.int16)
@@ -60,7 +61,10 @@ def check_frames_match(frames, truth):
         assert iou(red_box(img), truth[best][0]) >= 0.85
         idx.append(best)
     steps = [(b - a) % len(truth) for a, b in zip(idx, idx[1:])]
-    assert all(s == 1 for s in steps), idx
+    if lossy:
+        assert all(1 <= s <= 3 for s in steps) and sum(s == 1 for s in steps) >= len(steps) - 2, idx
+    else:
+        assert all(s == 1 for s in steps), idx
 
 
 @pytest.mark.parametrize("transport", ["tcp", "udp"])
@@ -76,7 +80,7 @@ def test_pyav_client_sees_the_encoded_frames(clip, transport):
                 frames.append(f.to_ndarray(format="rgb24"))
                 if len(frames) == 25:
                     break
-    check_frames_match(frames, truth)
+    check_frames_match(frames, truth, lossy=transport == "udp")
 
 
 def test_late_joiner_starts_at_a_keyframe(clip):
@@ -334,7 +338,7 @@ def test_udpsink_sdp_plays_in_pyav(clip, tmp_path):
                     break
     finally:
         p.stop()
-    check_frames_match(frames[2:], truth)
+    check_frames_match(frames[2:], truth, lossy=True)
 
 
 def test_example_rtsp_out_prints_banner_and_serves(default_assets):
