@@ -21,11 +21,14 @@ examples:
   vidpipe run a.mp4 b.mp4 rtsp://cam/1          three streams batched -> one tiled video
   vidpipe run a.mp4 b.mp4 --out out_%d.mp4      two streams, one annotated file each
   vidpipe run clip.mp4 --config pgie.txt        a DeepStream nvinfer config file
+  vidpipe run clip.mp4 --tracker bytetrack      with object ids (iou, sort, bytetrack)
+  vidpipe run clip.mp4 --out rtsp://127.0.0.1:8554/ds-test   serve it over RTSP (ffplay/VLC/GStreamer)
   vidpipe run --pipeline app.yaml               a pipeline described in YAML
   vidpipe launch "urisrc uri=a.mp4 ! m.sink_0 streammux name=m ! infer model=det.onnx ! osd ! filesink location=o.mp4"
   vidpipe inspect streammux                     an element's properties (like gst-inspect)
   vidpipe assets pull                           fetch the default model and clip
   vidpipe bench                                 vidpipe vs a hand-written loop, same run
+  vidpipe bench --suite tracker|rtsp|streams    tracker vs supervision, RTSP server cost, N streams
 """
 
 
@@ -289,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--force", action="store_true", help="fetch again even when cached")
     a.set_defaults(func=cmd_assets)
 
-    b = sub.add_parser("bench", help="measure vidpipe against a hand-written loop in the same run")
+    b = sub.add_parser("bench", help="measure vidpipe against baselines run in the same process run "
+                       "(hand-written loop, supervision's tracker, N loops)")
     from .bench import add_arguments
     add_arguments(b)
     b.set_defaults(func=cmd_bench)
