@@ -292,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--force", action="store_true", help="fetch again even when cached")
     a.set_defaults(func=cmd_assets)
 
-    b = sub.add_parser("bench", help="measure vidpipe against baselines run in the same process run "
+    b = sub.add_parser("bench", help="measure vidpipe against baselines in the same run "
                        "(hand-written loop, supervision's tracker, N loops)")
     from .bench import add_arguments
     add_arguments(b)
