@@ -34,10 +34,7 @@ def build(uri: str, out: str | None, config: str | None) -> vidpipe.Pipeline:
     pipeline = vidpipe.Pipeline("deepstream-test1")
     source = vidpipe.make_element("urisrc", "file-source", uri=uri)
     streammux = vidpipe.make_element("streammux", "stream-muxer", batch_size=1)
-    if config:
-        pgie = vidpipe.make_element("infer", "primary-inference", config_file_path=config)
-    else:
-        pgie = vidpipe.make_element("infer", "primary-inference", config=assets.default_infer_config())
+    pgie = vidpipe.make_element("infer", "primary-inference", config=config or assets.default_infer_config())
     osd = vidpipe.make_element("osd", "onscreendisplay")
     if out:
         tail = [vidpipe.make_element("encoder", "encoder", bitrate=4_000_000),
@@ -55,13 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--config", help="nvinfer config file (default: the default detector)")
     ap.add_argument("--out", default="deepstream_test1_out.mp4", help="output MP4 ('' for none)")
     args = ap.parse_args(argv)
-    pipeline = build(args.input or assets.default_clip(), args.out or None, args.config)
-    try:
-        pipeline.run()
-    except vidpipe.VidpipeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return build(args.input or assets.default_clip(), args.out or None, args.config).run_app()
 
 
 if __name__ == "__main__":

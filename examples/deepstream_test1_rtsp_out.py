@@ -22,7 +22,7 @@ def build(uri: str, codec: str, bitrate: int, port: int, config: str | None, loo
     source = vidpipe.make_element("urisrc", "file-source", uri=uri, file_loop=loop)
     mux = vidpipe.make_element("streammux", "stream-muxer", batch_size=1)
     pgie = vidpipe.make_element("infer", "primary-inference",
-                                **({"config_file_path": config} if config else {"config": assets.default_infer_config()}))
+                                config=config or assets.default_infer_config())
     osd = vidpipe.make_element("osd", "onscreendisplay")
     encoder = vidpipe.make_element("encoder", "encoder", codec=codec.lower(), bitrate=bitrate, iframeinterval=30,
                                    tune="zerolatency")
@@ -42,14 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--loop", action="store_true", help="loop the input until Ctrl-C")
     args = ap.parse_args(argv)
     pipeline = build(args.input or assets.default_clip(), args.codec, args.bitrate, args.port, args.config, args.loop)
-    try:
-        pipeline.start()
-        print(f"\n *** Launched RTSP Streaming at {pipeline['rtsp-sink'].url} ***\n", flush=True)
-        pipeline.run()
-    except vidpipe.VidpipeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return pipeline.run_app(lambda p: print(f"\n *** Launched RTSP Streaming at {p['rtsp-sink'].url} ***\n", flush=True))
 
 
 if __name__ == "__main__":

@@ -32,12 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     osd.sink_pad.add_probe(osd_sink_pad_probe)
     if args.seconds:
         threading.Timer(args.seconds, pipeline.send_eos).start()
-    try:
-        pipeline.run()
-    except vidpipe.VidpipeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return pipeline.run_app()
 
 
 if __name__ == "__main__":

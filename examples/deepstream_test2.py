@@ -70,13 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="deepstream_test2_out.mp4", help="output MP4 ('' for none)")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="vidpipe-test2-") as model_dir:
-        pipeline = build(args.input or assets.default_clip(), args.out or None, args.tracker, model_dir)
-        try:
-            pipeline.run()
-        except vidpipe.VidpipeError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 1
-    return 0
+        return build(args.input or assets.default_clip(), args.out or None, args.tracker, model_dir).run_app()
 
 
 if __name__ == "__main__":

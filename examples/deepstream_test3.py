@@ -37,7 +37,7 @@ def build(uris: list[str], out: str | None, *, config: str | None = None, file_l
         pipeline.add(src)
         src.link(mux)
     pgie = vidpipe.make_element("infer", "primary-inference",
-                                **({"config_file_path": config} if config else {"config": assets.default_infer_config()}))
+                                config=config or assets.default_infer_config())
     tiler = vidpipe.make_element("tiler", "nvtiler", width=1280, height=720)
     osd = vidpipe.make_element("osd", "onscreendisplay")
     if out is None:
@@ -75,18 +75,13 @@ def main(argv: list[str] | None = None) -> int:
     perf = PerfMonitor(pipeline["primary-inference"].src_pad)
     stop = threading.Event()
     threading.Thread(target=report_fps, args=(perf, stop), daemon=True).start()
-    try:
-        pipeline.start()
-        if pipeline["sink"].factory_name == "rtspsink":
-            print(f"*** Launched RTSP Streaming at {pipeline['sink'].url} ***", flush=True)
-        pipeline.run()
-    except vidpipe.VidpipeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    finally:
-        stop.set()
+    def banner(p: vidpipe.Pipeline) -> None:
+        if p["sink"].factory_name == "rtspsink":
+            print(f"*** Launched RTSP Streaming at {p['sink'].url} ***", flush=True)
+    rc = pipeline.run_app(banner)
+    stop.set()
     print("per-stream frames: " + " ".join(f"{sid}:{n}" for sid, n in sorted(perf.total.items())))
-    return 0
+    return rc
 
 
 if __name__ == "__main__":

@@ -24,7 +24,7 @@ def build(uris: list[str], folder: str, config: str | None = None) -> vidpipe.Pi
         pipeline.add(src)
         src.link(mux)
     pgie = vidpipe.make_element("infer", "primary-inference",
-                                **({"config_file_path": config} if config else {"config": assets.default_infer_config()}))
+                                config=config or assets.default_infer_config())
     demux = vidpipe.make_element("demux", "nvstreamdemux")
     pipeline.link(mux, pgie, demux)
     for i in range(len(uris)):
@@ -43,13 +43,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folder", default="demux_out")
     ap.add_argument("--config", help="nvinfer config file (default: the default detector)")
     args = ap.parse_args(argv)
-    try:
-        build(args.inputs or [assets.default_clip()] * 2, args.folder, args.config).run()
-    except vidpipe.VidpipeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"wrote {len(args.inputs) or 2} files under {args.folder}")
-    return 0
+    rc = build(args.inputs or [assets.default_clip()] * 2, args.folder, args.config).run_app()
+    if rc == 0:
+        print(f"wrote {len(args.inputs) or 2} files under {args.folder}")
+    return rc
 
 
 if __name__ == "__main__":

@@ -67,13 +67,9 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     uris = args.inputs or [assets.default_clip()] * 2
     pipeline, saver = build(uris, args.folder, args.every, args.config)
-    try:
-        pipeline.run()
-    except vidpipe.VidpipeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
+    rc = pipeline.run_app()
     print(f"saved {len(saver.saved)} images under {args.folder}")
-    return 0
+    return rc
 
 
 if __name__ == "__main__":

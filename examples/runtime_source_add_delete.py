@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     mux = vidpipe.make_element("streammux", "stream-muxer", batch_size=args.max_sources, batched_push_timeout=40000,
                                live_source=True)
     pgie = vidpipe.make_element("infer", "primary-inference",
-                                **({"config_file_path": args.config} if args.config else {"config": assets.default_infer_config()}))
+                                config=args.config or assets.default_infer_config())
     counts: dict[int, int] = {}
     pgie.src_pad.add_probe(lambda pad, b: [counts.__setitem__(f.source_id, counts.get(f.source_id, 0) + 1) for f in b.frames] and None)
     pipeline.add(first)

@@ -87,12 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("input", nargs="?", help="video file (default: the default clip)")
     ap.add_argument("--out", default="ssd_parser_out.mp4", help="output MP4 ('' for none)")
     args = ap.parse_args(argv)
-    try:
-        build(args.input or assets.default_clip(), args.out or None).run()
-    except vidpipe.VidpipeError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    return 0
+    return build(args.input or assets.default_clip(), args.out or None).run_app()
 
 
 if __name__ == "__main__":

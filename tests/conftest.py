@@ -65,6 +65,20 @@ nms-iou-threshold=0.5
     return str(cfg)
 
 
+def muxed(sources, *chain, batch_size=None, **mux_props):
+    """Pipeline: sources (elements, or URIs for urisrc) -> streammux "mux" -> chain..."""
+    from vidpipe import Pipeline, make_element
+    p = Pipeline()
+    mux = make_element("streammux", "mux", batch_size=batch_size or len(sources), **mux_props)
+    p.add(mux)
+    for i, s in enumerate(sources):
+        el = make_element("urisrc", f"src{i}", uri=s) if isinstance(s, str) else s
+        p.add(el)
+        el.link(mux)
+    p.link(mux, *chain)
+    return p
+
+
 def iou(a, b):
     ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
     iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))

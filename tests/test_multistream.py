@@ -12,7 +12,7 @@ import vidpipe
 from vidpipe import MessageType, Pipeline, make_element
 from vidpipe.synthetic import make_clip
 
-from conftest import HERE, IN_CI, H, W, decode_all
+from conftest import HERE, IN_CI, H, W, decode_all, muxed
 
 COLORS8 = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (255, 0, 255), (0, 255, 255), (255, 255, 255), (128, 64, 0)]
 
@@ -26,17 +26,6 @@ def eight_clips(tmp_path_factory):
         make_clip(p, frames=12 + k, width=160, height=120, seed=k)
         out.append((p, 12 + k))
     return out
-
-
-def muxed(sources, *chain, batch_size=None, **mux_props):
-    p = Pipeline()
-    mux = make_element("streammux", "mux", batch_size=batch_size or len(sources), **mux_props)
-    p.add(mux)
-    for s in sources:
-        p.add(s)
-        s.link(mux)
-    p.link(mux, *chain)
-    return p
 
 
 def test_eight_file_streams_complete_in_order(eight_clips):

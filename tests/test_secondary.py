@@ -5,11 +5,11 @@ import sys
 
 import pytest
 
-from vidpipe import BBox, ObjectMeta, Pipeline, make_element
+from vidpipe import BBox, ObjectMeta, make_element
 from vidpipe.models import build_color_classifier, classifier_config
 from vidpipe.synthetic import COLORS as SQUARE_COLORS, Square, make_clip
 
-from conftest import H, W
+from conftest import H, W, muxed
 
 
 @pytest.fixture(scope="module")
@@ -34,15 +34,7 @@ def truth_probe(truth):
 
 
 def pipeline(uris, *stages, batch_size=None):
-    p = Pipeline()
-    mux = make_element("streammux", "mux", batch_size=batch_size or len(uris))
-    p.add(mux)
-    for i, u in enumerate(uris):
-        s = make_element("urisrc", f"src{i}", uri=u)
-        p.add(s)
-        s.link(mux)
-    p.link(mux, *stages, make_element("fakesink", "sink"))
-    return p
+    return muxed(uris, *stages, make_element("fakesink", "sink"), batch_size=batch_size)
 
 
 def test_color_classifier_on_synthetic_objects(six_colours, color_model):
@@ -145,3 +137,13 @@ def test_osd_caption_shows_id_and_classifier():
     o = ObjectMeta(2, BBox(0, 0, 10, 10), 0.87, "car", object_id=12)
     o.classifications.append(Classification(2, [Label(3, "red", 0.9)]))
     assert object_caption(o, True) == "car 12 0.87 red"
+
+
+def test_cached_classifications_end_with_their_tracks(color_model):
+    from vidpipe import Batch, Classification
+    from vidpipe.track import TrackInfo
+    sgie = make_element("infer", "sgie", config=classifier_config(*color_model, unique_id=2, async_mode=True))
+    sgie.start()
+    sgie._cache = {(0, 5): (1, Classification(2)), (0, 6): (1, Classification(2)), (1, 5): (1, Classification(2))}
+    sgie.process(Batch([], user_meta={"terminated_tracks": [TrackInfo(0, 5, 2, 10, 0, 9, (0, 0, 1, 1))]}))
+    assert set(sgie._cache) == {(0, 6), (1, 5)}

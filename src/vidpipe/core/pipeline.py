@@ -230,6 +230,21 @@ class Pipeline:
 
     interrupted: str | None = None
 
+    def run_app(self, on_started: Any = None) -> int:
+        """For scripts: start (then `on_started(pipeline)`, e.g. to print a URL), run, and turn
+        the outcome into a process exit code: 0 done, 130 interrupted, 1 after an error, which is
+        printed as one line on stderr."""
+        import sys
+        try:
+            self.start()
+            if on_started is not None:
+                on_started(self)
+            self.run()
+        except VidpipeError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 1
+        return 130 if self.interrupted else 0
+
     def stats(self) -> dict[str, dict[str, Any]]:
         out = {}
         for el in self.elements:

@@ -59,7 +59,6 @@ class StreamMux(Element):
     def __init__(self, name: str | None = None, **props):
         self._inbox: queue.Queue = queue.Queue(maxsize=8)
         super().__init__(name, **props)
-        self._next_index = 0
         self._active: set[int] = set()
         self._removed: set[int] = set()   # pads released at runtime (Pipeline.remove_source)
         self._waiting_for_sources = False  # the last stream was removed, not ended: stay up for new ones
@@ -77,7 +76,6 @@ class StreamMux(Element):
             raise LinkError(f"streammux '{self.name}': pad sink_{index} already requested")
         pad = _MuxPad(self, index)
         self.sink_pads[pad.name] = pad
-        self._next_index = max(self._next_index, index + 1)
         self._active.add(index)
         self._inbox = pad.queue  # same object; keeps type checkers quiet
         return pad

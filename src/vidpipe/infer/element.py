@@ -62,7 +62,7 @@ class Infer(Element):
 
     description = "inference: ONNX Runtime / LiteRT, primary or secondary"
     config_file_path = Prop(str, "", "nvinfer INI (.txt) or vidpipe YAML inference config")
-    config = Prop(object, None, "an InferConfig object (Python API) instead of a file", nullable=True)
+    config = Prop(object, None, "an InferConfig, or a config file path (same as config-file-path)", nullable=True)
     model = Prop(str, "", "model file (.onnx, .tflite); overrides the config")
     labels = Prop(str, "", "label file; overrides the config")
     parser = Prop(str, "", "output parser name or module:function; overrides the config")
@@ -93,7 +93,9 @@ class Infer(Element):
 
     # -- setup -------------------------------------------------------------------------------
     def resolved_config(self) -> InferConfig:
-        if self.config is not None:
+        if isinstance(self.config, str):
+            cfg = load_infer_config(self.config)
+        elif self.config is not None:
             cfg = replace(self.config)
         elif self.config_file_path:
             cfg = load_infer_config(self.config_file_path)
@@ -345,6 +347,8 @@ class Infer(Element):
         assert cfg is not None and self.pre is not None
         images, rois, targets = [], [], []
         reuse = cfg.classifier_async_mode or cfg.secondary_reinfer_interval > 0
+        for t in batch.user_meta.get("terminated_tracks", ()):  # ended tracks need no cached result
+            self._cache.pop((t.source_id, t.object_id), None)
         for f in batch.frames:
             for obj in f.meta.objects:
                 if not self._wanted(obj):
