@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """deepstream-imagedata-multistream in vidpipe: several streams batched; a probe reads the
-pixels as numpy arrays and, every N frames, saves each stream's annotated frame and a crop of
-every detected object to a folder.
+pixels and, every N frames, saves each stream's annotated frame and a crop of every detected
+object to a folder as JPEG. With --device cuda the frames stay on the GPU (torch tensors): crops
+are tensor slices and the JPEGs are encoded by nvJPEG; only the compressed bytes are copied back.
 
     python examples/imagedata_multistream.py a.mp4 b.mp4 --folder frames --every 30
+    python examples/imagedata_multistream.py a.mp4 --device cuda --config nanodet.txt
 """
 from __future__ import annotations
 
@@ -11,10 +13,9 @@ import argparse
 import os
 import sys
 
-import cv2
-
 import vidpipe
 from vidpipe import assets
+from vidpipe.media.image import save_jpeg
 
 
 class FrameSaver:
@@ -28,15 +29,14 @@ class FrameSaver:
         return os.path.join(d, f"frame_{frame.frame_num:05d}{suffix}.jpg")
 
     def _write(self, path: str, rgb) -> None:
-        cv2.imwrite(path, cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
-        self.saved.append(path)
+        self.saved.append(save_jpeg(path, rgb))  # OpenCV for numpy, nvJPEG for CUDA tensors
 
     def crops(self, pad, batch):
         """Before osd: crops of the clean pixels."""
         for frame in batch.frames:
             if frame.frame_num % self.every or not frame.objects:
                 continue
-            img = frame.to_numpy()  # numpy HxWx3 RGB (a copy from the GPU if frames live there)
+            img = frame.image  # HxWx3 RGB: numpy, or a torch CUDA tensor with --device cuda
             for k, obj in enumerate(frame.objects):
                 x1, y1, x2, y2 = (int(round(v)) for v in obj.bbox.as_xyxy())
                 if x2 > x1 and y2 > y1:
@@ -46,13 +46,14 @@ class FrameSaver:
         """After osd: the annotated frame."""
         for frame in batch.frames:
             if frame.frame_num % self.every == 0 and frame.objects:
-                self._write(self._path(frame, ""), frame.to_numpy())
+                self._write(self._path(frame, ""), frame.image)
 
 
-def build(uris: list[str], folder: str, every: int, config: str | None) -> tuple[vidpipe.Pipeline, FrameSaver]:
+def build(uris: list[str], folder: str, every: int, config: str | None,
+          device: str = "cpu") -> tuple[vidpipe.Pipeline, FrameSaver]:
     from vidpipe.flow import Flow
     saver = FrameSaver(folder, every)
-    flow = Flow(batch_size=len(uris)).capture(*uris)
+    flow = Flow(batch_size=len(uris), device=device).capture(*uris)
     flow.infer(config or assets.default_infer_config()).probe(saver.crops)
     flow.osd().probe(saver.frames).sink("fakesink")
     return flow.build(), saver
@@ -64,9 +65,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--folder", default="imagedata_out", help="where the JPEGs go")
     ap.add_argument("--every", type=int, default=30, help="save every N-th frame of each stream")
     ap.add_argument("--config", help="nvinfer config file (default: the default detector)")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda[:N] to decode, infer and draw on the GPU")
     args = ap.parse_args(argv)
     uris = args.inputs or [assets.default_clip()] * 2
-    pipeline, saver = build(uris, args.folder, args.every, args.config)
+    pipeline, saver = build(uris, args.folder, args.every, args.config, args.device)
     rc = pipeline.run_app()
     print(f"saved {len(saver.saved)} images under {args.folder}")
     return rc

@@ -6,7 +6,7 @@ import pytest
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
-SHARED = os.path.abspath(os.path.join(ROOT, "..", "shared"))
+SHARED = os.path.abspath(os.environ.get("VIDPIPE_SHARED") or os.path.join(ROOT, "..", "shared"))
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 W, H = 320, 240
@@ -113,12 +113,17 @@ def default_assets():
 
 
 def pytest_collection_modifyitems(config, items):
-    try:
-        import torch  # noqa: F401
+    wanted = [i for i in items if "needs_cuda" in i.keywords or "needs_torch" in i.keywords]
+    if not wanted:
+        return
+    import importlib.util
+    has_torch = all(importlib.util.find_spec(m) is not None for m in ("torch", "torchvision", "onnx2torch"))
+    has_cuda = False
+    if has_torch:
+        import torch
         has_cuda = torch.cuda.is_available()
-    except Exception:
-        has_cuda = False
-    skip = pytest.mark.skip(reason="needs an NVIDIA GPU with torch")
-    for item in items:
+    for item in wanted:
         if "needs_cuda" in item.keywords and not has_cuda:
-            item.add_marker(skip)
+            item.add_marker(pytest.mark.skip(reason="needs an NVIDIA GPU with torch"))
+        elif not has_torch:
+            item.add_marker(pytest.mark.skip(reason="needs torch, torchvision and onnx2torch (vidpipe[gpu])"))

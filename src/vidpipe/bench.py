@@ -29,6 +29,13 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--frames", type=int, default=250, help="frames per stream (default 250)")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each side; the best is kept")
     ap.add_argument("--json", help="also write the results to this JSON file")
+    ap.add_argument("--device", default="cpu", help="cpu, or cuda: the GPU suite (NVDEC + torch; streams "
+                    "1,4,16,32,64 by default) against NVDEC alone, the model alone and a hand-written loop")
+    ap.add_argument("--clip", help="--device cuda: the 1080p H.264 clip (default: made in the run with PyAV)")
+    ap.add_argument("--model", help="--device cuda: NanoDet ONNX (default: ../shared/models/nanodet_m416.onnx)")
+    ap.add_argument("--profile", action="store_true", help="--device cuda: also profile CUDA memory copies")
+    ap.add_argument("--make-clip", metavar="PATH", help="write the GPU benchmark's 1080p clip to PATH and stop")
+    ap.add_argument("--clip-source", help="--make-clip: scale this clip's frames up (default: moving squares)")
 
 
 def _resolve_clip(name: str) -> str:
@@ -197,6 +204,14 @@ def main_streams(args: argparse.Namespace) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
+    if getattr(args, "make_clip", None):
+        from .bench_gpu import make_bench_clip
+        src = _resolve_clip(args.clip_source) if args.clip_source else None
+        print(make_bench_clip(args.make_clip, source=src))
+        return 0
+    if getattr(args, "device", "cpu") != "cpu":
+        from .bench_gpu import main_gpu
+        return main_gpu(args)
     if getattr(args, "suite", "e2e") == "streams":
         return main_streams(args)
     if getattr(args, "suite", "e2e") == "tracker":

@@ -234,6 +234,9 @@ class Frame:
         """The pixels as a numpy array (copies from the GPU when they live there)."""
         img = self.image
         if hasattr(img, "detach"):
+            if img.device.type != "cpu":
+                from ..gpu import transfers
+                transfers.d2h(img.numel() * img.element_size(), frame=True)
             return img.detach().cpu().numpy()
         return img
 

@@ -11,6 +11,7 @@ from ..core.meta import Batch, EncodedPacket
 from ..core.props import Prop
 from ..core.registry import register
 from ..errors import MediaError
+from ..gpu import is_tensor
 from ..media.writer import PacketMuxer, VideoEncoder, container_format
 
 log = logging.getLogger("vidpipe")
@@ -34,19 +35,43 @@ class EncoderPool:
         self.owner = owner
         self.fps: dict[int, float] = {}
         self.encoders: dict[int, VideoEncoder] = {}
+        self.warned = False
 
     def encode(self, batch: Batch) -> list[EncodedPacket]:
         o = self.owner
         out: list[EncodedPacket] = []
         for f in batch.frames:
             enc = self.encoders.get(f.source_id)
+            if enc is None and is_tensor(f.image) and f.image.device.type == "cuda":
+                enc = self._gpu_encoder(f)
             if enc is None:
                 enc = self.encoders[f.source_id] = VideoEncoder(
                     o.codec.lower(), width=f.width, height=f.height, fps=self.fps.get(f.source_id, 25.0),
                     bitrate=o.bitrate, crf=o.crf, preset=o.preset, keyint=o.iframeinterval, tune=o.tune,
                     threads=o.threads)
-            out += enc.encode(f.to_numpy(), f.pts_seconds, f.source_id)
+            out += enc.encode(f.image if getattr(enc, "on_gpu", False) else f.to_numpy(), f.pts_seconds,
+                              f.source_id)
         return out
+
+    def _gpu_encoder(self, f):
+        """NVENC for a GPU frame, or None after one log line saying why the CPU encodes instead."""
+        from ..gpu.encode import open_nvenc
+        o = self.owner
+        fps = self.fps.get(f.source_id, 25.0)
+        gop = o.iframeinterval or max(1, round(fps * 2))
+        enc = open_nvenc(o.codec.lower(), f.width, f.height, fps, o.bitrate, gop, f.image.device)
+        if enc is None:
+            if not self.warned:
+                import torch
+                log.warning("%s: no NVENC on %s (%s) or PyNvVideoCodec missing: encoding with %s on the "
+                            "CPU; each frame is copied to the host", o.name, f.image.device,
+                            torch.cuda.get_device_name(f.image.device), "x265" if o.codec == "h265" else "x264")
+                self.warned = True
+            return None
+        enc.on_gpu = True  # type: ignore[attr-defined]
+        log.info("%s: stream %d encoded with NVENC on %s", o.name, f.source_id, f.image.device)
+        self.encoders[f.source_id] = enc  # type: ignore[assignment]
+        return enc
 
     def flush(self) -> list[EncodedPacket]:
         out: list[EncodedPacket] = []
@@ -61,7 +86,7 @@ class Encoder(_EncodeProps, Element):
     """Encodes each stream's frames to H.264/H.265 (libx264/libx265). Frames pass on unchanged;
     the packets ride along in `batch.encoded` for filesink/rtspsink/udpsink."""
 
-    description = "H.264/H.265 encoder (CPU)"
+    description = "H.264/H.265 encoder (x264/x265; NVENC for GPU frames where the GPU has it)"
 
     def __init__(self, name: str | None = None, **props):
         super().__init__(name, **props)

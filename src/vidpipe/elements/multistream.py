@@ -13,6 +13,7 @@ from ..core.meta import Batch, BBox, Frame, FrameMeta
 from ..core.props import Prop
 from ..core.registry import register
 from ..errors import LinkError
+from ..gpu import is_tensor
 
 
 @register("tiler", aliases={"nvmultistreamtiler": {}})
@@ -69,8 +70,14 @@ class Tiler(Element):
 
         if not batch.frames:
             return batch
-        if self._canvas is None:
-            self._canvas = np.zeros((self.height, self.width, 3), np.uint8)
+        on_gpu = is_tensor(batch.frames[0].image)
+        if self._canvas is None or is_tensor(self._canvas) != on_gpu:
+            if on_gpu:
+                import torch
+                self._canvas = torch.zeros((self.height, self.width, 3), dtype=torch.uint8,
+                                           device=batch.frames[0].image.device)
+            else:
+                self._canvas = np.zeros((self.height, self.width, 3), np.uint8)
         meta = FrameMeta()
         for f in batch.frames:
             self._sources.add(f.source_id)
@@ -78,8 +85,12 @@ class Tiler(Element):
             if cell is None:
                 continue
             x, y, w, h = cell
-            img = f.to_numpy()
-            self._canvas[y:y + h, x:x + w] = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if img.shape[1] > w else cv2.INTER_LINEAR)
+            img = f.image if on_gpu else f.to_numpy()
+            if on_gpu:
+                from ..gpu.draw import resize_rgb
+                self._canvas[y:y + h, x:x + w] = resize_rgb(img.to(self._canvas.device), w, h)
+            else:
+                self._canvas[y:y + h, x:x + w] = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if img.shape[1] > w else cv2.INTER_LINEAR)
             sx, sy = w / img.shape[1], h / img.shape[0]
             for o in f.meta.objects:
                 b = o.bbox
@@ -89,7 +100,7 @@ class Tiler(Element):
             for r in f.meta.display_meta.rects:
                 meta.display_meta.rects.append(replace(r, left=x + r.left * sx, top=y + r.top * sy, width=r.width * sx, height=r.height * sy))
             meta.user_meta.setdefault("tiled_sources", []).append(f.source_id)
-        out = Frame(self._canvas.copy(), 0, self._n, max(f.pts_seconds for f in batch.frames), meta,
+        out = Frame(self._canvas.clone() if on_gpu else self._canvas.copy(), 0, self._n, max(f.pts_seconds for f in batch.frames), meta,
                     created_at=min(f.created_at for f in batch.frames))
         self._n += 1
         return Batch([out], user_meta=batch.user_meta)

@@ -35,15 +35,21 @@ def draw_frame(frame: Frame, *, border_width: int = 2, font_scale: float = 0.45,
                show_label: bool = True, show_conf: bool = True) -> None:
     import cv2
 
+    from ..gpu.draw import box_bands
+
     img = frame.image
     if not isinstance(img, np.ndarray):
-        raise TypeError("osd on the CPU needs numpy frames; use device=cuda for GPU frames")
+        from ..gpu.draw import draw_frame as draw_on_device
+        draw_on_device(frame, border_width=border_width, font_scale=font_scale, show_label=show_label,
+                       show_conf=show_conf)
+        return
     font = cv2.FONT_HERSHEY_SIMPLEX
     h, w = img.shape[:2]
     for obj in frame.meta.objects:
         color = tuple(int(c) for c in (obj.color or class_color(obj.class_id)))[:3]
         x1, y1, x2, y2 = (int(round(v)) for v in obj.bbox.as_xyxy())
-        cv2.rectangle(img, (x1, y1), (x2, y2), color, border_width)
+        for bx1, by1, bx2, by2 in box_bands(x1, y1, x2, y2, border_width):
+            img[max(by1, 0):max(by2, 0), max(bx1, 0):max(bx2, 0)] = color
         if show_label:
             text = object_caption(obj, show_conf)
             (tw, th), base = cv2.getTextSize(text, font, font_scale, 1)
@@ -84,7 +90,8 @@ class Osd(Element):
     font_scale = Prop(float, 0.45, "label text scale (OpenCV Hershey font)", minimum=0.1)
     display_text = Prop(bool, True, "draw labels next to boxes")
     display_conf = Prop(bool, True, "show confidence in labels")
-    process_mode = Prop(int, 0, "accepted for DeepStream compatibility (drawing is on the CPU here)")
+    process_mode = Prop(int, 0, "accepted for DeepStream compatibility (frames are drawn where they live: "
+                        "numpy on the CPU, torch tensors on their GPU)")
 
     def process(self, batch: Batch) -> Batch:
         for frame in batch.frames:

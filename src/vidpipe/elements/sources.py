@@ -11,7 +11,7 @@ from ..core.events import Event, StreamEOS, StreamStart
 from ..core.meta import Batch, Frame
 from ..core.props import Prop
 from ..core.registry import register
-from ..errors import MediaError, PropertyError
+from ..errors import MediaError, PropertyError, UnsupportedCodecError
 from ..media.reader import ImageSequenceReader, VideoReader, is_image_sequence, is_network
 
 log = logging.getLogger("vidpipe")
@@ -44,6 +44,7 @@ class UriSource(Source):
     def __init__(self, name: str | None = None, **props):
         super().__init__(name, **props)
         self.reader: VideoReader | None = None
+        self.decoder = ""  # after start: nvdec | ffmpeg | ffmpeg+upload
 
     @property
     def path(self) -> str:
@@ -52,20 +53,46 @@ class UriSource(Source):
     def start(self) -> None:
         if not self.path:
             raise PropertyError(f"{self.name}: set 'uri' (or 'location') to a video file or URI")
-        if self.device != "cpu":
-            raise PropertyError(f"{self.name}: device '{self.device}' needs the GPU build (vidpipe[gpu]); "
-                                "use device=cpu")
+        from ..gpu import normalize_device, require_cuda
+        self._device = normalize_device(self.device)
+        if self._device != "cpu":
+            require_cuda(self._device, self.name)
         self.network = is_network(self.path)
         self.reader = self._open()
+        r = self.reader
+        self.decoder = "nvdec" if type(r).__name__ == "NvDecReader" else \
+            ("ffmpeg+upload" if type(r).__name__ == "UploadReader" else "ffmpeg")
         if (self.live or self.network) and self.src_pad.peer is not None:
             self.src_pad.peer.leaky = True  # live: drop the oldest frames rather than fall behind
 
     def _open(self):
+        if self._device != "cpu":
+            return self._open_gpu()
         if is_image_sequence(self.path):
             return ImageSequenceReader(self.path, self.image_fps)
         opts = {"rtsp_transport": self.rtsp_transport} if self.path.startswith("rtsp") else {}
         return VideoReader(self.path, threads=self.decode_threads, options=opts,
                            timeout_s=self.timeout if is_network(self.path) else None)
+
+    def _open_gpu(self):
+        """Files: NVDEC (PyNvVideoCodec). Otherwise, or without it: decode on the CPU, upload once."""
+        from ..gpu.decode import NvDecReader, UploadReader, have_nvdec, open_pyav_hw
+        plain_file = not is_image_sequence(self.path) and not is_network(self.path)
+        if plain_file and have_nvdec():
+            try:
+                return NvDecReader(self.path, self._device)
+            except UnsupportedCodecError as e:
+                log.warning("%s; decoding on the CPU and uploading frames instead", e)
+        elif plain_file:
+            log.warning("%s: PyNvVideoCodec is not installed, so FFmpeg decodes (NVDEC through PyAV when its "
+                        "build has it) and frames are uploaded; pip install pynvvideocodec for NVDEC into "
+                        "GPU memory", self.name)
+            return UploadReader(open_pyav_hw(self.path, threads=self.decode_threads, timeout_s=None), self._device)
+        dev, self._device = self._device, "cpu"
+        try:
+            return UploadReader(self._open(), dev)
+        finally:
+            self._device = dev
 
     def _generate_network(self) -> Iterator[Batch | Event]:
         """Live network stream: wall-clock timestamps; reconnect with backoff when lost."""

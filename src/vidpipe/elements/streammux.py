@@ -10,6 +10,7 @@ from ..core.meta import Batch, Frame
 from ..core.props import Prop
 from ..core.registry import register
 from ..errors import LinkError
+from ..gpu import is_tensor
 
 
 class _MuxPad(Pad):
@@ -100,6 +101,10 @@ class StreamMux(Element):
         img = frame.image
         ih, iw = img.shape[:2]
         if (iw, ih) == (w, h):
+            return frame
+        if is_tensor(img):
+            from ..gpu.draw import resize_rgb
+            frame.image = resize_rgb(img, w, h, pad=self.enable_padding)
             return frame
         if self.enable_padding:
             s = min(w / iw, h / ih)

@@ -65,7 +65,7 @@ class InferConfig:
     secondary_reinfer_interval: int = 0
     infer_dims: list[int] = field(default_factory=list)  # c;h;w for models with dynamic input size
     parser: str = "auto"                 # vidpipe: parser name, or module:function / file.py:function
-    backend: str = "auto"                # vidpipe: auto | onnxruntime | litert
+    backend: str = "auto"                # vidpipe: auto | onnxruntime | litert | torch
     num_threads: int = 0                 # vidpipe: CPU threads for the backend (0: all cores)
     device: str = "cpu"                  # vidpipe: cpu | cuda:N
     class_attrs_all: ClassAttrs = field(default_factory=ClassAttrs)

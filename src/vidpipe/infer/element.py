@@ -76,7 +76,8 @@ class Infer(Element):
                               choices=[-1, 0, 1])
     device = Prop(str, "", "cpu or cuda:N (empty: from the config)")
     num_threads = Prop(int, 0, "CPU threads for the backend (0: from the config / all cores)", minimum=0)
-    backend = Prop(str, "", "auto, onnxruntime or litert (empty: from the config)")
+    backend = Prop(str, "", "auto, onnxruntime, litert or torch (empty: from the config; auto picks torch "
+                   "for ONNX models on cuda)")
     workers = Prop(int, 0, "batches in flight at once (0: one per CPU core, max 4); results stay in order",
                    minimum=0, maximum=16)
 
@@ -90,6 +91,7 @@ class Infer(Element):
         self._batches = 0
         self._cache: dict[tuple[int, int], tuple[int, Classification]] = {}
         self.calls = 0  # model invocations (items, not batches)
+        self.on_torch = False
 
     # -- setup -------------------------------------------------------------------------------
     def resolved_config(self) -> InferConfig:
@@ -123,9 +125,26 @@ class Infer(Element):
         where = f"{self.name}" + (f" ({cfg.source})" if cfg.source else "")
         if cfg.device.startswith("cuda") and cfg.backend in ("auto", "litert") and cfg.model_file.endswith(".tflite"):
             log.warning("%s: LiteRT runs on the CPU; device=%s ignored", where, cfg.device)
+        if cfg.device != "cpu":
+            from ..gpu import normalize_device, require_cuda
+            cfg.device = normalize_device(cfg.device)
+            require_cuda(cfg.device, self.name)
+        precision = "fp16" if cfg.network_mode in (1, 2) else "fp32"
+        if cfg.network_mode == 1 and cfg.device != "cpu":
+            log.info("%s: network-mode=1 (INT8) runs in FP16 on the torch backend", where)
         self.model_backend = be = create_backend(cfg.model_file, backend=cfg.backend, device=cfg.device,
-                                                 num_threads=cfg.num_threads)
-        self.pre = Preprocessor(be.inputs[0], cfg)
+                                                 num_threads=cfg.num_threads, precision=precision,
+                                                 max_batch=max(cfg.batch_size, 64))
+        self.on_torch = be.name == "torch"
+        if self.on_torch:
+            from ..gpu.preprocess import TorchPreprocessor
+            be.prepare(max(cfg.batch_size, self._upstream_batch()))  # type: ignore[attr-defined]
+            self.pre = TorchPreprocessor(be.inputs[0], cfg, be.device, be.dtype)  # type: ignore[attr-defined]
+        else:
+            self.pre = Preprocessor(be.inputs[0], cfg)
+            if cfg.device != "cpu":
+                log.warning("%s: the %s backend takes host arrays: frames are copied from %s for it",
+                            where, be.name, cfg.device)
         self.label_map = load_labels(cfg.labelfile_path)
         if self.parse_func is not None:
             self.out_parser = FunctionParser(self.parse_func)
@@ -148,8 +167,24 @@ class Infer(Element):
             self._thr[cid] = a.pre_cluster_threshold
         self._filtered = np.asarray(sorted(set(cfg.filter_out_class_ids)), np.int64)
         self.is_classifier = self.out_parser.kind == "classifier"
+        if self.on_torch:
+            import torch
+            dev = be.device  # type: ignore[attr-defined]
+            self._thr_t = torch.as_tensor(self._thr, device=dev)
+            self._filtered_t = torch.as_tensor(self._filtered, device=dev)
         log.info("%s: %s via %s, parser %s, %s", where, os.path.basename(cfg.model_file), be.name,
                  self.out_parser.name, be.describe())
+
+    def _upstream_batch(self) -> int:
+        """The batch size of the nearest streammux upstream (1 when there is none)."""
+        pad, seen = self.sink_pad, 0
+        while pad is not None and pad.peer is not None and seen < 64:
+            el = pad.peer.element
+            if el.factory_name == "streammux":
+                return int(getattr(el, "batch_size", 1))
+            pad = getattr(el, "sink_pad", None) if len(getattr(el, "sink_pads", {})) == 1 else None
+            seen += 1
+        return 1
 
     # -- running -----------------------------------------------------------------------------
     def _run_model(self, x: np.ndarray) -> dict[str, np.ndarray]:
@@ -157,6 +192,8 @@ class Infer(Element):
         be = self.model_backend
         assert be is not None
         self.calls += len(x)
+        if self.on_torch:
+            return be.run_torch(x)  # type: ignore[attr-defined]
         limit = be.max_batch
         if limit is None:
             return be.run(x)
@@ -179,6 +216,8 @@ class Infer(Element):
         from ..core.events import EOS
 
         n = self.workers or min(os.cpu_count() or 1, 4)
+        if self.on_torch:
+            n = 1  # one GPU stream: batches are already large; the device queues the work
         if n <= 1 or (self.cfg is not None and self.cfg.process_mode == 2):
             return super()._run()
         if self.model_backend is not None and hasattr(self.model_backend, "concurrent_calls"):
@@ -237,8 +276,12 @@ class Infer(Element):
         if not frames:
             return batch
         assert self.pre is not None
-        x, transforms = self.pre([f.to_numpy() for f in frames])
+        x, transforms = self.pre([f.image if self.on_torch else f.to_numpy() for f in frames])
         outputs = self._run_model(x)
+        if self.on_torch:
+            outputs = self._torch_outputs(outputs, frames, transforms)
+            if outputs is None:
+                return batch
         for i, f in enumerate(frames):
             f.meta.inferred_by.append(cfg.gie_unique_id)
             if cfg.output_tensor_meta:
@@ -253,6 +296,31 @@ class Infer(Element):
             dets = self.out_parser.parse(outputs, i, self.ctx)  # type: ignore[union-attr]
             f.meta.objects.extend(self._objects(dets, transforms[i], f))
         return batch
+
+    def _torch_outputs(self, outputs: dict, frames: list[Frame], transforms: list[Transform]) -> dict | None:
+        """Detectors with a torch parser: thresholds and NMS on the device, one small copy of the
+        kept boxes to the host, objects attached; returns None. Otherwise the output tensors
+        (not frames) are copied to the host for the numpy parsers and returned."""
+        from ..gpu import to_host
+        from ..gpu.parse import candidates, select
+        cfg = self.cfg
+        assert cfg is not None
+        cand = None if self.is_classifier or cfg.output_tensor_meta else candidates(self.out_parser, outputs, self.ctx)
+        mode = cfg.cluster_mode if cfg.cluster_mode != -1 else (4 if self.out_parser.clusters else 2)  # type: ignore[union-attr]
+        a = cfg.class_attrs_all
+        per_class_iou = any(v.nms_iou_threshold != a.nms_iou_threshold for v in cfg.class_attrs.values())
+        if cand is None or mode in (1, 3) or (mode in (0, 2) and per_class_iou):
+            return {k: to_host(v.float() if v.is_floating_point() else v) for k, v in outputs.items()}
+        fi, xyxy, scores, classes = select(*cand, self._thr_t, self._filtered_t,
+                                           a.nms_iou_threshold if mode in (0, 2) else None)
+        bounds = np.searchsorted(fi, np.arange(len(frames) + 1)) if len(fi) else np.zeros(len(frames) + 1, int)
+        for i, f in enumerate(frames):
+            f.meta.inferred_by.append(cfg.gie_unique_id)
+            lo, hi = bounds[i], bounds[i + 1]
+            if hi > lo:
+                d = Detections(xyxy[lo:hi], scores[lo:hi], classes[lo:hi])
+                f.meta.objects.extend(self._objects(d, transforms[i], f, selected=True))
+        return None
 
     def _classification(self, probs: np.ndarray) -> Classification:
         cfg = self.cfg
@@ -285,18 +353,20 @@ class Infer(Element):
                 d = d[nms(d.xyxy, d.scores, a.nms_iou_threshold, d.classes)]
         return d
 
-    def _objects(self, d: Detections, t: Transform, frame: Frame) -> list[ObjectMeta]:
+    def _objects(self, d: Detections, t: Transform, frame: Frame, selected: bool = False) -> list[ObjectMeta]:
+        """selected: thresholds, class filter and clustering were already applied (on the GPU)."""
         cfg = self.cfg
         assert cfg is not None
         if len(d) == 0:
             return []
-        cls = d.classes
-        thr = np.where(cls < len(self._thr), self._thr[np.clip(cls, 0, len(self._thr) - 1)],
-                       cfg.class_attrs_all.pre_cluster_threshold)
-        keep = d.scores >= thr
-        if len(self._filtered):
-            keep &= ~np.isin(cls, self._filtered)
-        d = self._cluster(d[keep])
+        if not selected:
+            cls = d.classes
+            thr = np.where(cls < len(self._thr), self._thr[np.clip(cls, 0, len(self._thr) - 1)],
+                           cfg.class_attrs_all.pre_cluster_threshold)
+            keep = d.scores >= thr
+            if len(self._filtered):
+                keep &= ~np.isin(cls, self._filtered)
+            d = self._cluster(d[keep])
         if len(d) == 0:
             return []
         order = np.argsort(-d.scores, kind="stable")
@@ -364,13 +434,16 @@ class Infer(Element):
                 roi = (int(max(0, x1)), int(max(0, y1)), int(min(f.width, x2)), int(min(f.height, y2)))
                 if roi[2] - roi[0] < 1 or roi[3] - roi[1] < 1:
                     continue
-                images.append(f.to_numpy())
+                images.append(f.image if self.on_torch else f.to_numpy())
                 rois.append(roi)
                 targets.append((f, obj))
         if not targets:
             return
         x, transforms = self.pre(images, rois)
         outputs = self._run_model(x)
+        if self.on_torch:
+            from ..gpu import to_host
+            outputs = {k: to_host(v.float() if v.is_floating_point() else v) for k, v in outputs.items()}
         for i, (f, obj) in enumerate(targets):
             if self.is_classifier:
                 c = self._classification(self.out_parser.parse(outputs, i, self.ctx))  # type: ignore[union-attr]

@@ -108,7 +108,7 @@ class VideoReader:
     """
 
     def __init__(self, uri: str, *, threads: int = 0, options: dict[str, str] | None = None,
-                 timeout_s: float | None = 10.0):
+                 timeout_s: float | None = 10.0, hwaccel=None):
         import av
 
         self.uri = uri
@@ -127,7 +127,8 @@ class VideoReader:
             if os.path.isdir(path):
                 raise MediaError(f"{path}: is a folder, not a video file")
         try:
-            self._container = av.open(path, format=fmt, options=options or {}, timeout=timeout_s)
+            extra = {"hwaccel": hwaccel} if hwaccel is not None else {}
+            self._container = av.open(path, format=fmt, options=options or {}, timeout=timeout_s, **extra)
         except av.FFmpegError as e:
             raise MediaError(f"{path}: cannot open as video ({e.strerror or e}); is it a complete, "
                              "supported video file?") from None

@@ -1,0 +1,294 @@
+"""`vidpipe bench --device cuda`: the GPU pipeline against what the hardware and a hand-written
+program do, measured in the same run on the same clip and model.
+
+For each stream count N (default 1, 4, 16, 32, 64), on a 1080p30 H.264 clip of about 6 Mbit/s:
+  nvdec    - NVDEC alone: N threads decoding the clip (PyNvVideoCodec), nothing else
+  model    - the model alone at batch N (the same torch backend: fp16, CUDA graph), input ready
+  hand     - a hand-written program: one thread per stream, PyNvVideoCodec decode, colour
+             conversion, resize and normalise in torch, the model per frame (fp16, batch 1),
+             NanoDet decoding + NMS in torch, boxes to the host
+  vidpipe  - urisrc(device=cuda) x N -> streammux(batch N) -> infer -> tracker -> fakesink
+FPS are steady-state (from each side's first finished frame to its last). vidpipe's own host
+copies are counted (bytes per frame, and whole frames copied: 0 expected); a profiled run lists
+the CUDA device-to-host copies and their largest duration.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import threading
+import time
+
+import numpy as np
+
+NANODET_INI = """[property]
+onnx-file={model}
+net-scale-factor=0.017
+offsets=103.53;116.28;123.675
+model-color-format=1
+num-detected-classes=80
+network-mode=2
+cluster-mode=2
+batch-size={batch}
+[class-attrs-all]
+pre-cluster-threshold=0.4
+nms-iou-threshold=0.6
+"""
+
+
+def make_bench_clip(path: str, *, source: str | None = None, frames: int = 150, bitrate: int = 6_000_000,
+                    width: int = 1920, height: int = 1080, fps: float = 30.0) -> str:
+    """A 1080p H.264 stream: a real clip's frames (people walking) scaled up, or moving squares,
+    with film grain so the encoder spends about `bitrate` bits per second. Needs PyAV."""
+    import cv2
+
+    from .media.reader import VideoReader
+    from .media.writer import PacketMuxer, VideoEncoder
+    from .synthetic import background, default_squares, render
+    rng = np.random.default_rng(0)
+    enc = VideoEncoder("h264", width=width, height=height, fps=fps, bitrate=bitrate, preset="veryfast")
+    mux = PacketMuxer(path)
+    src = iter(VideoReader(source)) if source else None
+    squares, bg = default_squares(width, height), background(width, height)
+    try:
+        for t in range(frames):
+            df = next(src, None) if src is not None else None
+            img = cv2.resize(df.image, (width, height), interpolation=cv2.INTER_LINEAR) if df is not None \
+                else render(t, width, height, squares, bg)
+            grain = rng.normal(0, 4, (height // 2, width // 2, 1)).astype(np.float32)
+            img = np.clip(img + cv2.resize(grain, (width, height))[..., None], 0, 255).astype(np.uint8)
+            for p in enc.encode(img, t / fps):
+                mux.write(p)
+        for p in enc.flush():
+            mux.write(p)
+    finally:
+        mux.close()
+    return path
+
+
+def _threads(n: int, fn) -> float:
+    """Runs fn(i) in n threads after a common start; returns wall seconds."""
+    barrier = threading.Barrier(n + 1)
+    errors: list[BaseException] = []
+
+    def run(i: int) -> None:
+        barrier.wait()
+        try:
+            fn(i)
+        except BaseException as e:  # reported after the join
+            errors.append(e)
+    ts = [threading.Thread(target=run, args=(i,), daemon=True) for i in range(n)]
+    [t.start() for t in ts]
+    barrier.wait()
+    t0 = time.perf_counter()
+    [t.join() for t in ts]
+    if errors:
+        raise errors[0]
+    return time.perf_counter() - t0
+
+
+def nvdec_only(clip: str, streams: int, frames: int) -> float:
+    import torch
+
+    from .gpu.decode import NvDecReader
+    counts = [0] * streams
+
+    def work(i: int) -> None:
+        while counts[i] < frames:
+            r = NvDecReader(clip)
+            for _ in r.frames_nv12():
+                counts[i] += 1
+                if counts[i] >= frames:
+                    break
+        torch.cuda.synchronize()
+    wall = _threads(streams, work)
+    return sum(counts) / wall
+
+
+def model_only(backend, batch: int, seconds: float = 1.5) -> float:
+    import torch
+    x = torch.randn(batch, 3, 416, 416, device=backend.device).to(backend.dtype)
+    for _ in range(3):
+        backend.run_torch(x)
+    torch.cuda.synchronize()
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        for _ in range(10):
+            backend.run_torch(x)
+        n += 10
+        torch.cuda.synchronize()
+    return n * batch / (time.perf_counter() - t0)
+
+
+def hand_written(clip: str, streams: int, frames: int, module, parser, ctx) -> float:
+    """One thread per stream, no batching: what a Python user writes with these libraries."""
+    import torch
+    import torch.nn.functional as F
+    from torchvision.ops import batched_nms
+
+    from .gpu.color import nv12_to_rgb
+    from .gpu.decode import NvDecReader
+    from .gpu.parse import candidates
+    mean = torch.tensor([103.53, 116.28, 123.675], device="cuda").view(1, 3, 1, 1)
+    stamps: list[list[float]] = [[] for _ in range(streams)]
+    names = [o.name for o in parser_outputs]
+
+    def work(i: int) -> None:
+        n = 0
+        while n < frames:
+            r = NvDecReader(clip)
+            for nv12 in r.frames_nv12():
+                rgb = nv12_to_rgb(nv12, r.height, r.width)
+                x = rgb.permute(2, 0, 1)[None].float().flip(1)
+                x = F.interpolate(x, size=(416, 416), mode="bilinear", align_corners=False)
+                x = ((x - mean) * 0.017).half()
+                with torch.inference_mode():
+                    out = module(x)
+                b, s, c = candidates(parser, dict(zip(names, out)), ctx)
+                keep = s[0] >= 0.4
+                b, s, c = b[0][keep], s[0][keep], c[0][keep]
+                idx = batched_nms(b.float(), s.float(), c, 0.6)
+                torch.cat([b[idx].float(), s[idx, None].float()], 1).cpu()
+                stamps[i].append(time.perf_counter())
+                n += 1
+                if n >= frames:
+                    break
+    _threads(streams, work)
+    return _steady(stamps)
+
+
+parser_outputs: list = []
+
+
+def _steady(stamps: list[list[float]]) -> float:
+    """Frames after each thread's first, over the time from the earliest first to the last."""
+    firsts = [s[0] for s in stamps if s]
+    lasts = [s[-1] for s in stamps if s]
+    n = sum(max(len(s) - 1, 0) for s in stamps)
+    dt = max(lasts) - min(firsts)
+    return n / dt if dt > 0 else float("nan")
+
+
+def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = False) -> dict:
+    import torch
+
+    from . import make_element
+    from .core.pipeline import Pipeline
+    from .gpu import transfers
+    p = Pipeline()
+    mux = make_element("streammux", "mux", batch_size=streams, batched_push_timeout=40000)
+    infer = make_element("infer", "infer", config_file_path=ini, device="cuda:0", batch_size=streams)
+    tracker = make_element("tracker", "tracker", algorithm="iou")
+    sink = make_element("fakesink", "sink")
+    p.add(mux, infer, tracker, sink)
+    for i in range(streams):
+        s = make_element("urisrc", f"src{i}", uri=clip, device="cuda:0", file_loop=True, num_buffers=frames)
+        p.add(s)
+        s.link(mux)
+    p.link(mux, infer, tracker, sink)
+    stamps: list[tuple[float, int]] = []
+    objects = [0]
+
+    def probe(pad, batch):
+        stamps.append((time.perf_counter(), len(batch.frames)))
+        objects[0] += sum(len(f.objects) for f in batch.frames)
+    tracker.src_pad.add_probe(probe)
+    transfers.reset()
+    prof = None
+    if profile:
+        from torch.profiler import ProfilerActivity
+        from torch.profiler import profile as tprofile
+        prof = tprofile(activities=[ProfilerActivity.CUDA])
+        prof.__enter__()
+    p.run()
+    torch.cuda.synchronize()
+    res: dict = {}
+    if prof is not None:
+        prof.__exit__(None, None, None)
+        d2h = [e for e in prof.events() if "DtoH" in e.name or "Device -> Pageable" in e.name or "Device -> Pinned" in e.name]
+        h2d = [e for e in prof.events() if "HtoD" in e.name or "-> Device" in e.name and "Device ->" not in e.name]
+        res["profile"] = {"d2h_copies": len(d2h), "d2h_max_us": round(max((e.device_time for e in d2h), default=0), 1),
+                          "h2d_copies": len(h2d), "h2d_max_us": round(max((e.device_time for e in h2d), default=0), 1)}
+    total = sum(n for _, n in stamps)
+    if len(stamps) > 1:
+        res["fps"] = (total - stamps[0][1]) / (stamps[-1][0] - stamps[0][0])
+    else:
+        res["fps"] = float("nan")
+    t = transfers.snapshot()
+    res.update(frames=total, objects=objects[0], d2h_bytes_per_frame=round(t["d2h_bytes"] / max(total, 1), 1),
+               frame_copies_to_host=t["frame_d2h"], h2d_bytes_per_frame=round(t["h2d_bytes"] / max(total, 1), 1),
+               backend=infer.model_backend.describe().split("|")[-1].strip())
+    return res
+
+
+def find_model(path: str | None) -> str:
+    if path:
+        return os.path.abspath(path)
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    for base in (os.environ.get("VIDPIPE_SHARED", ""), os.path.join(os.getcwd(), "..", "shared"),
+                 os.path.join(repo, "..", "shared")):
+        p = os.path.join(base, "models", "nanodet_m416.onnx")
+        if base and os.path.exists(p):
+            return os.path.abspath(p)
+    raise SystemExit("nanodet_m416.onnx not found: pass --model PATH (it is in ../shared/models)")
+
+
+def main_gpu(args: argparse.Namespace) -> int:
+    import torch
+
+    from .gpu import require_cuda
+    from .gpu.backend import TorchBackend
+    from .infer.config import load_infer_config
+    from .infer.parsers import ParseContext, get_parser
+    require_cuda("cuda:0", "vidpipe bench")
+    model = find_model(args.model)
+    with tempfile.TemporaryDirectory(prefix="vidpipe-gpubench-") as tmp:
+        clip = os.path.abspath(args.clip) if args.clip else make_bench_clip(os.path.join(tmp, "clip1080.h264"))
+        streams = [int(s) for s in (args.streams if args.streams != "1,4" else "1,4,16,32,64").split(",")]
+        gpu = torch.cuda.get_device_name(0)
+        info = {"gpu": gpu, "torch": torch.__version__, "clip": os.path.basename(clip),
+                "clip_bytes": os.path.getsize(clip), "model": os.path.basename(model)}
+        print(f"device: {gpu}, torch {torch.__version__}; clip {info['clip']} ({info['clip_bytes']} bytes); "
+              f"model {info['model']}", flush=True)
+        be = TorchBackend(model, device="cuda:0", precision="fp16")
+        eager = TorchBackend(model, device="cuda:0", precision="fp16", cuda_graphs=False)
+        parser = get_parser("nanodet")
+        ctx = ParseContext(416, 416, 80, 0.4)
+        parser.check(be.outputs, ctx)
+        parser_outputs[:] = be.outputs
+        results = []
+        print(f"{'streams':>7}{'frames':>8}{'NVDEC':>9}{'model':>9}{'hand':>9}{'vidpipe':>9}"
+              f"{'vs min':>8}{'vs hand':>9}{'D2H B/fr':>10}{'frames->host':>13}", flush=True)
+        for n in streams:
+            frames = args.frames if args.frames != 250 else max(40, min(600, 4800 // n))
+            ini = os.path.join(tmp, f"nanodet_b{n}.txt")
+            with open(ini, "w") as fh:
+                fh.write(NANODET_INI.format(model=model, batch=n))
+            cfg = load_infer_config(ini)
+            assert cfg.batch_size == n
+            dec = nvdec_only(clip, n, frames)
+            mod = model_only(be, n)
+            hand = hand_written(clip, n, frames, eager.module, parser, ctx)
+            print(f"  {n} streams: NVDEC {dec:.0f} FPS, model {mod:.0f} img/s, hand-written {hand:.0f} FPS", flush=True)
+            vp = vidpipe_run(clip, n, frames, ini)
+            bound = min(dec, mod) or float("nan")
+            hand = hand or float("nan")
+            row = {"streams": n, "frames_per_stream": frames, "nvdec_fps": round(dec, 1), "model_fps": round(mod, 1),
+                   "hand_fps": round(hand, 1), "vidpipe_fps": round(vp["fps"], 1),
+                   "vs_min_nvdec_model": round(vp["fps"] / bound, 3), "vs_hand": round(vp["fps"] / hand, 3),
+                   **{k: v for k, v in vp.items() if k != "fps"}}
+            results.append(row)
+            print(f"{n:>7}{frames:>8}{dec:>9.0f}{mod:>9.0f}{hand:>9.0f}{vp['fps']:>9.0f}{row['vs_min_nvdec_model']:>8.2f}"
+                  f"{row['vs_hand']:>9.2f}{vp['d2h_bytes_per_frame']:>10.0f}{vp['frame_copies_to_host']:>13}", flush=True)
+        prof = None
+        if args.profile:
+            n = 16 if 16 in streams else streams[-1]
+            ini = os.path.join(tmp, f"nanodet_b{n}.txt")
+            prof = vidpipe_run(clip, n, 60, ini, profile=True)
+            print(f"profiled {n} streams x 60 frames: {json.dumps(prof.get('profile'))}", flush=True)
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump({"machine": info, "results": results, "profiled_run": prof}, fh, indent=2)
+    return 0

@@ -1,0 +1,210 @@
+"""Drawing on frames that live on the GPU (osd, tiler, streammux scaling).
+
+osd: every box, label and display-meta shape is turned on the host into a list of opaque pixels
+(flat index, RGB) - labels and shapes are rendered with the same OpenCV calls as the CPU osd into
+small patches, boxes are bands - then the frame gets one upload of that list and one scatter. Where
+shapes overlap, the one drawn last wins (resolved on the device, so the result does not depend on
+the scatter's order). Text without a background is drawn opaque where OpenCV's anti-aliased
+coverage is at least half.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+_FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
+
+
+class _Pixels:
+    """Collects (flat index, rgb) runs in drawing order for one HxW frame."""
+
+    def __init__(self, width: int, height: int):
+        self.w, self.h = width, height
+        self.idx: list[np.ndarray] = []
+        self.rgb: list[np.ndarray] = []
+
+    def rect(self, x1: int, y1: int, x2: int, y2: int, color) -> None:
+        """Filled rectangle, x2/y2 exclusive, clipped to the frame."""
+        x1, y1, x2, y2 = max(x1, 0), max(y1, 0), min(x2, self.w), min(y2, self.h)
+        if x2 <= x1 or y2 <= y1:
+            return
+        rows = np.arange(y1, y2, dtype=np.int64)[:, None] * self.w
+        idx = (rows + np.arange(x1, x2, dtype=np.int64)[None, :]).ravel()
+        self.idx.append(idx)
+        self.rgb.append(np.broadcast_to(np.asarray(color[:3], np.uint8), (len(idx), 3)))
+
+    def patch(self, x0: int, y0: int, img: np.ndarray, mask: np.ndarray | None = None) -> None:
+        """An RGB patch placed at (x0, y0); only where mask is set when a mask is given."""
+        ph, pw = img.shape[:2]
+        cx1, cy1 = max(0, -x0), max(0, -y0)
+        cx2, cy2 = min(pw, self.w - x0), min(ph, self.h - y0)
+        if cx2 <= cx1 or cy2 <= cy1:
+            return
+        img = img[cy1:cy2, cx1:cx2]
+        ys, xs = np.mgrid[cy1 + y0:cy2 + y0, cx1 + x0:cx2 + x0]
+        idx = (ys * self.w + xs).ravel().astype(np.int64)
+        rgb = img.reshape(-1, 3)
+        if mask is not None:
+            m = mask[cy1:cy2, cx1:cx2].ravel()
+            idx, rgb = idx[m], rgb[m]
+        self.idx.append(idx)
+        self.rgb.append(rgb)
+
+    def shape(self, draw, x1: int, y1: int, x2: int, y2: int, color, aa_text: bool = False) -> None:
+        """Rasterises `draw(mask, ox, oy)` (OpenCV calls on a uint8 mask) over a bounding region."""
+        pad = 2
+        x1, y1 = max(int(x1) - pad, 0), max(int(y1) - pad, 0)
+        x2, y2 = min(int(x2) + pad + 1, self.w), min(int(y2) + pad + 1, self.h)
+        if x2 <= x1 or y2 <= y1:
+            return
+        mask = np.zeros((y2 - y1, x2 - x1), np.uint8)
+        draw(mask, x1, y1)
+        on = mask >= 128 if aa_text else mask > 0
+        img = np.empty((y2 - y1, x2 - x1, 3), np.uint8)
+        img[:] = color[:3]
+        self.patch(x1, y1, img, on)
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        if not self.idx:
+            return np.zeros(0, np.int64), np.zeros((0, 3), np.uint8)
+        return np.concatenate(self.idx), np.ascontiguousarray(np.concatenate(self.rgb))
+
+
+def box_bands(x1: int, y1: int, x2: int, y2: int, width: int) -> list[tuple[int, int, int, int]]:
+    """An object's outline as four filled bands (x1, y1, x2, y2 exclusive), `width` pixels thick,
+    centred on the box edges. The CPU and GPU osd both draw these."""
+    t = max(1, int(width))
+    lo = t // 2
+    return [(x1 - lo, y1 - lo, x2 - lo + t, y1 - lo + t), (x1 - lo, y2 - lo, x2 - lo + t, y2 - lo + t),
+            (x1 - lo, y1 - lo, x1 - lo + t, y2 - lo + t), (x2 - lo, y1 - lo, x2 - lo + t, y2 - lo + t)]
+
+
+def _label_patch(text: str, color, font_scale: float):
+    """The CPU osd's label: a filled box in the class colour with black anti-aliased text."""
+    import cv2
+    (tw, th), base = cv2.getTextSize(text, _FONT, font_scale, 1)
+    img = np.empty((th + 2 * base, tw + 3, 3), np.uint8)
+    img[:] = color[:3]
+    cv2.putText(img, text, (1, th + base - 1), _FONT, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+    return img, tw, th, base
+
+
+def overlay_pixels(frame, *, border_width: int = 2, font_scale: float = 0.45, show_label: bool = True,
+                   show_conf: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """What osd draws on `frame`, as (flat pixel indices, RGB values) in drawing order."""
+    import cv2
+
+    from ..elements.osd import class_color, object_caption
+    h, w = frame.height, frame.width
+    px = _Pixels(w, h)
+    for obj in frame.meta.objects:
+        color = tuple(int(c) for c in (obj.color or class_color(obj.class_id)))[:3]
+        x1, y1, x2, y2 = (int(round(v)) for v in obj.bbox.as_xyxy())
+        for band in box_bands(x1, y1, x2, y2, border_width):
+            px.rect(*band, color)
+        if show_label:
+            img, tw, th, base = _label_patch(object_caption(obj, show_conf), color, font_scale)
+            ty = y1 - 2 if y1 - th - base - 2 >= 0 else y1 + th + base
+            lx = max(0, min(x1, w - tw - 2))
+            px.patch(lx, ty - th - base, img)
+    dm = frame.meta.display_meta
+    if dm:
+        for r in dm.rects:
+            x1, y1 = int(r.left), int(r.top)
+            x2, y2 = int(r.left + r.width), int(r.top + r.height)
+            if r.fill is not None:
+                px.rect(x1, y1, x2 + 1, y2 + 1, r.fill)
+            if r.border_width > 0:
+                bw = r.border_width
+                px.shape(lambda m, ox, oy: cv2.rectangle(m, (x1 - ox, y1 - oy), (x2 - ox, y2 - oy), 255, bw),
+                         x1 - bw, y1 - bw, x2 + bw, y2 + bw, r.color)
+        for ln in dm.lines:
+            a, b = (int(ln.x1), int(ln.y1)), (int(ln.x2), int(ln.y2))
+            px.shape(lambda m, ox, oy, a=a, b=b, lw=ln.width: cv2.line(m, (a[0] - ox, a[1] - oy), (b[0] - ox, b[1] - oy), 255, lw),
+                     min(a[0], b[0]) - ln.width, min(a[1], b[1]) - ln.width, max(a[0], b[0]) + ln.width,
+                     max(a[1], b[1]) + ln.width, ln.color)
+        for ar in dm.arrows:
+            a, b = (int(ar.x1), int(ar.y1)), (int(ar.x2), int(ar.y2))
+            reach = int(0.1 * np.hypot(b[0] - a[0], b[1] - a[1])) + ar.width
+            px.shape(lambda m, ox, oy, a=a, b=b, lw=ar.width: cv2.arrowedLine(m, (a[0] - ox, a[1] - oy), (b[0] - ox, b[1] - oy), 255, lw),
+                     min(a[0], b[0]) - reach, min(a[1], b[1]) - reach, max(a[0], b[0]) + reach,
+                     max(a[1], b[1]) + reach, ar.color)
+        for c in dm.circles:
+            cx, cy, rad = int(c.x), int(c.y), int(c.radius)
+            reach = rad + max(c.width, 1)
+            px.shape(lambda m, ox, oy, cx=cx, cy=cy, rad=rad, lw=c.width: cv2.circle(m, (cx - ox, cy - oy), rad, 255, lw),
+                     cx - reach, cy - reach, cx + reach, cy + reach, c.color)
+        for tx in dm.texts:
+            (tw, th), base = cv2.getTextSize(tx.text, _FONT, tx.font_scale, 1)
+            x, y = int(tx.x), int(tx.y) + th
+            if tx.background is not None:  # opaque box: rendered exactly as on the CPU
+                img = np.empty((th + base + 3, tw + 5, 3), np.uint8)
+                img[:] = tx.background[:3]
+                cv2.putText(img, tx.text, (2, th + 2), _FONT, tx.font_scale, tuple(tx.color[:3]), 1, cv2.LINE_AA)
+                px.patch(x - 2, y - th - 2, img)
+                continue
+            px.shape(lambda m, ox, oy, s=tx.text, x=x, y=y, fs=tx.font_scale: cv2.putText(
+                m, s, (x - ox, y - oy), _FONT, fs, 255, 1, cv2.LINE_AA),
+                x, y - th, x + tw, y + base, tx.color, aa_text=True)
+    return px.arrays()
+
+
+_winner_buf: dict = {}
+
+
+def paint(image, idx: np.ndarray, rgb: np.ndarray) -> None:
+    """Writes the pixels into `image` (torch [H, W, 3] uint8, any device); the last write of a
+    pixel wins."""
+    import torch
+
+    from . import transfers
+    if not len(idx):
+        return
+    dev = image.device
+    ti = torch.from_numpy(idx)
+    tc = torch.from_numpy(rgb)
+    if dev.type != "cpu":
+        transfers.h2d(idx.nbytes + rgb.nbytes)
+        ti, tc = ti.to(dev, non_blocking=True), tc.to(dev, non_blocking=True)
+    n = image.shape[0] * image.shape[1]
+    key = (str(dev), n)
+    win = _winner_buf.get(key)
+    if win is None:
+        win = _winner_buf[key] = torch.empty(n, dtype=torch.int64, device=dev)
+    win.fill_(-1)
+    order = torch.arange(len(ti), device=dev)
+    win.scatter_reduce_(0, ti, order, reduce="amax")
+    last = win[ti] == order
+    flat = image.view(n, 3)
+    flat[ti[last]] = tc[last]
+
+
+def draw_frame(frame, **style) -> None:
+    """osd on a torch frame."""
+    img = frame.image
+    if not img.is_contiguous():
+        frame.image = img = img.contiguous()
+    idx, rgb = overlay_pixels(frame, **style)
+    paint(img, idx, rgb)
+
+
+def resize_rgb(img, width: int, height: int, *, pad: bool = False):
+    """[H, W, 3] uint8 tensor -> [height, width, 3]; pad keeps the aspect ratio (black, top-left),
+    like the CPU streammux. Bilinear below 2x shrink, area averaging beyond (as the tiler on the CPU)."""
+    import torch
+    import torch.nn.functional as F
+    ih, iw = img.shape[:2]
+    if (iw, ih) == (width, height):
+        return img
+    nw, nh = width, height
+    if pad:
+        s = min(width / iw, height / ih)
+        nw, nh = max(1, round(iw * s)), max(1, round(ih * s))
+    x = img.permute(2, 0, 1)[None].float()
+    mode = "area" if (iw > nw and ih > nh) else "bilinear"
+    kw = {} if mode == "area" else {"align_corners": False}
+    y = F.interpolate(x, size=(nh, nw), mode=mode, **kw).round_().clamp_(0, 255).to(torch.uint8)[0].permute(1, 2, 0)
+    if not pad:
+        return y.contiguous()
+    out = torch.zeros((height, width, 3), dtype=torch.uint8, device=img.device)
+    out[:nh, :nw] = y
+    return out

@@ -1,0 +1,95 @@
+"""Frames (torch tensors, HxWx3 uint8 RGB) -> the model's input batch, on their device.
+
+Same geometry and arithmetic as infer/preprocess.py (which it extends): bilinear resize with
+half-pixel centres like OpenCV's INTER_LINEAR, rounded to whole values as OpenCV's uint8 result
+is, optional letterbox, colour order, (x - offsets) * net-scale-factor, layout. Frames of the
+same size are resized as one batch (one kernel per step, whatever the number of streams).
+"""
+from __future__ import annotations
+
+from ..infer.preprocess import Preprocessor, Transform
+
+
+class TorchPreprocessor(Preprocessor):
+    def __init__(self, info, cfg, device, dtype):
+        super().__init__(info, cfg)
+        import torch
+        self.torch = torch
+        self.device = torch.device(device)
+        self.out_dtype = dtype
+        self._offsets = torch.as_tensor(self.offsets, dtype=torch.float32, device=self.device)
+
+    def _as_tensor(self, img):
+        torch = self.torch
+        if not isinstance(img, torch.Tensor):
+            from . import transfers
+            t = torch.from_numpy(img)
+            if self.device.type != "cpu":
+                transfers.h2d(t.numel())
+            return t.to(self.device, non_blocking=True)
+        return img if img.device == self.device else img.to(self.device)
+
+    def _geometry(self, iw: int, ih: int) -> tuple[int, int, int, int]:
+        W, H = self.width, self.height
+        if not self.keep_aspect:
+            return W, H, 0, 0
+        s = min(W / iw, H / ih)
+        nw, nh = max(1, round(iw * s)), max(1, round(ih * s))
+        px = (W - nw) // 2 if self.symmetric else 0
+        py = (H - nh) // 2 if self.symmetric else 0
+        return nw, nh, px, py
+
+    def _resize(self, x, nw: int, nh: int):
+        """x: [n, 3, h, w] float32 -> [n, 3, nh, nw], whole values like OpenCV's uint8 output."""
+        import torch.nn.functional as F
+        if x.shape[-2:] == (nh, nw):
+            return x
+        return F.interpolate(x, size=(nh, nw), mode="bilinear", align_corners=False,
+                             antialias=False).round_().clamp_(0, 255)
+
+    def __call__(self, images, rois=None):
+        torch = self.torch
+        n = len(images)
+        canvas = torch.zeros((n, 3, self.height, self.width), dtype=torch.float32, device=self.device)
+        transforms: list[Transform | None] = [None] * n
+        imgs = [self._as_tensor(im) for im in images]
+        if rois is None:
+            groups: dict[tuple, list[int]] = {}
+            for i, im in enumerate(imgs):
+                groups.setdefault(tuple(im.shape), []).append(i)
+            for shape, idx in groups.items():
+                ih, iw = shape[:2]
+                nw, nh, px, py = self._geometry(iw, ih)
+                x = torch.stack([imgs[i] for i in idx]) if len(idx) > 1 else imgs[idx[0]][None]
+                x = self._resize(x.permute(0, 3, 1, 2).float(), nw, nh)
+                if len(idx) == n and (px, py, nw, nh) == (0, 0, self.width, self.height):
+                    canvas = x if x.is_contiguous() else x.contiguous()
+                else:
+                    canvas[idx, :, py:py + nh, px:px + nw] = x
+                t = Transform(nw / iw, nh / ih, px, py)
+                for i in idx:
+                    transforms[i] = t
+        else:
+            for i, (im, (x1, y1, x2, y2)) in enumerate(zip(imgs, rois)):
+                crop = im[y1:y2, x1:x2]
+                ih, iw = crop.shape[:2]
+                nw, nh, px, py = self._geometry(iw, ih)
+                canvas[i, :, py:py + nh, px:px + nw] = self._resize(crop.permute(2, 0, 1)[None].float(), nw, nh)[0]
+                transforms[i] = Transform(nw / iw, nh / ih, px, py, x1, y1)
+        x = canvas
+        if self.color == 1:
+            x = x.flip(1)
+        elif self.color == 2:  # OpenCV's RGB -> GRAY weights, rounded like its uint8 result
+            w = torch.tensor([0.299, 0.587, 0.114], device=self.device).view(1, 3, 1, 1)
+            x = (x * w).sum(1, keepdim=True).round_()
+        if self.dtype.kind == "u":
+            x = x.to(torch.uint8)
+        elif self.dtype.kind == "i":
+            x = (x - 128).to(torch.int8)
+        else:
+            if not self.plain:
+                x = (x - self._offsets.view(1, -1, 1, 1)) * float(self.scale)
+            x = x.to(self.out_dtype)
+        if self.layout == "NHWC":
+            x = x.permute(0, 2, 3, 1)
+        return x.contiguous(), transforms  # type: ignore[return-value]

@@ -1,0 +1,444 @@
+"""The GPU path. `needs_torch` tests run wherever torch, torchvision and onnx2torch are installed
+(CPU tensors are enough: the same code runs on CUDA tensors); `needs_cuda` tests need an NVIDIA
+GPU with PyNvVideoCodec (run on the device machine: benchmarks/gpu/run.sh)."""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+from conftest import SHARED, H, W, iou, muxed
+
+from vidpipe import make_element
+from vidpipe.core.meta import Arrow, BBox, Circle, Frame, Line, ObjectMeta, Rect, Text
+
+torch_only = pytest.mark.needs_torch
+cuda_only = pytest.mark.needs_cuda
+
+NANODET_INI = """[property]
+onnx-file={model}
+labelfile-path={labels}
+net-scale-factor=0.017
+offsets=103.53;116.28;123.675
+model-color-format=1
+num-detected-classes=80
+network-mode={mode}
+cluster-mode=2
+batch-size={batch}
+[class-attrs-all]
+pre-cluster-threshold=0.4
+nms-iou-threshold=0.6
+"""
+
+
+def _nv12(img):
+    import cv2
+    h, w = img.shape[:2]
+    i420 = cv2.cvtColor(img, cv2.COLOR_RGB2YUV_I420)
+    u = i420[h:h + h // 4].reshape(h // 2, w // 2)
+    v = i420[h + h // 4:].reshape(h // 2, w // 2)
+    return np.concatenate([i420[:h], np.stack([u, v], -1).reshape(h // 2, w)], 0)
+
+
+def _smooth_image(seed=0, shape=(240, 320, 3)):
+    import cv2
+    rng = np.random.default_rng(seed)
+    return cv2.GaussianBlur(rng.integers(0, 256, shape, np.uint8), (7, 7), 3)
+
+
+@pytest.fixture(scope="module")
+def nanodet_ini(tmp_path_factory):
+    model = os.path.join(SHARED, "models", "nanodet_m416.onnx")
+    if not os.path.exists(model):
+        pytest.skip("nanodet_m416.onnx is not in ../shared/models")
+
+    def make(batch=1, mode=0):
+        p = tmp_path_factory.mktemp("nano") / f"nanodet_{batch}_{mode}.txt"
+        p.write_text(NANODET_INI.format(model=model, labels=os.path.join(SHARED, "models", "coco80.txt"),
+                                        mode=mode, batch=batch))
+        return str(p)
+    return make
+
+
+# ---- colour conversion ---------------------------------------------------------------------
+
+@torch_only
+def test_nv12_to_rgb_matches_opencv():
+    import cv2
+    import torch
+
+    from vidpipe.gpu.color import nv12_to_rgb
+    img = _smooth_image()
+    nv12 = _nv12(img)
+    ref = cv2.cvtColor(nv12, cv2.COLOR_YUV2RGB_NV12)
+    out = nv12_to_rgb(torch.from_numpy(nv12), 240).numpy()
+    assert out.shape == (240, 320, 3) and out.dtype == np.uint8
+    diff = np.abs(out.astype(int) - ref)
+    assert diff.max() <= 1 and diff.mean() < 0.01
+
+
+@torch_only
+def test_rgb_to_nv12_round_trip():
+    import torch
+
+    from vidpipe.gpu.color import nv12_to_rgb, rgb_to_nv12
+    img = _smooth_image(1)
+    nv12 = rgb_to_nv12(torch.from_numpy(img))
+    assert tuple(nv12.shape) == (360, 320)
+    back = nv12_to_rgb(nv12, 240).numpy()
+    assert np.abs(back.astype(int) - img).mean() < 3.0
+
+
+# ---- preprocessing, backend, parsing -------------------------------------------------------
+
+@torch_only
+@pytest.mark.parametrize("keep_aspect", [False, True])
+def test_torch_preprocess_matches_cpu(keep_aspect):
+    import torch
+
+    from vidpipe.gpu.preprocess import TorchPreprocessor
+    from vidpipe.infer.backends.base import TensorInfo
+    from vidpipe.infer.config import InferConfig
+    from vidpipe.infer.preprocess import Preprocessor
+    info = TensorInfo("x", (1, 3, 416, 416), np.dtype(np.float32))
+    cfg = InferConfig(net_scale_factor=1 / 255, offsets=[1.0, 2.0, 3.0], model_color_format=1,
+                      maintain_aspect_ratio=keep_aspect, symmetric_padding=True)
+    imgs = [_smooth_image(i) for i in range(2)] + [_smooth_image(3, (300, 500, 3))]
+    for rois in (None, [(10, 20, 110, 90), (0, 0, 320, 240), (5, 5, 400, 250)]):
+        a, ta = Preprocessor(info, cfg)(imgs, rois)
+        b, tb = TorchPreprocessor(info, cfg, "cpu", torch.float32)(imgs, rois)
+        assert ta == tb
+        assert b.shape == a.shape
+        assert np.abs(a - b.numpy()).max() * 255 <= 1.001  # at most one grey level (rounding)
+
+
+@torch_only
+def test_torch_backend_makes_batch_one_model_dynamic(nanodet_ini):
+    import onnxruntime as ort
+
+    from vidpipe.gpu.backend import TorchBackend
+    model = os.path.join(SHARED, "models", "nanodet_m416.onnx")
+    be = TorchBackend(model, device="cpu", precision="fp32")
+    assert be.batch_patched and not be.per_item and be.max_batch is None
+    x = np.random.default_rng(0).random((3, 3, 416, 416), dtype=np.float32)
+    out = be.run(x)
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    for i in range(3):
+        ref = sess.run(None, {sess.get_inputs()[0].name: x[i:i + 1]})
+        for info, r in zip(be.outputs, ref):
+            assert out[info.name].shape[0] == 3
+            np.testing.assert_allclose(out[info.name][i], r[0], atol=2e-4)
+
+
+@torch_only
+def test_torch_parsers_match_numpy_parsers(nanodet_ini):
+    """Candidates decoded in torch equal the numpy parser's for the same output tensors."""
+    import torch
+
+    from vidpipe.gpu.backend import TorchBackend
+    from vidpipe.gpu.parse import candidates
+    from vidpipe.infer.parsers import ParseContext, get_parser
+    be = TorchBackend(os.path.join(SHARED, "models", "nanodet_m416.onnx"), device="cpu", precision="fp32")
+    ctx = ParseContext(416, 416, 80, 0.05)
+    p = get_parser("nanodet")
+    p.check(be.outputs, ctx)
+    x = torch.rand(2, 3, 416, 416, generator=torch.Generator().manual_seed(1)) * 4 - 2
+    outs = be.run_torch(x)
+    xyxy, scores, classes = candidates(p, outs, ctx)
+    host = {k: v.numpy() for k, v in outs.items()}
+    for i in range(2):
+        d = p.parse(host, i, ctx)
+        keep = (scores[i] >= ctx.min_score).numpy()
+        assert keep.sum() == len(d) > 0
+        np.testing.assert_allclose(xyxy[i].numpy()[keep], d.xyxy, atol=1e-3)
+        np.testing.assert_array_equal(classes[i].numpy()[keep], d.classes)
+
+
+def _objects_by_frame(pipeline, element):
+    got = {}
+    element.src_pad.add_probe(lambda pad, b: got.update(
+        {(f.source_id, f.frame_num): sorted((o.class_id, tuple(round(v, 2) for v in o.bbox.as_xyxy()))
+                                            for o in f.objects) for f in b.frames}))
+    pipeline.run()
+    return got
+
+
+@torch_only
+def test_torch_backend_gives_the_same_objects_as_onnxruntime(request, detector_config):
+    """The square detector (an end-to-end layout) through both backends: identical objects."""
+    pytest.importorskip("av")  # the clip is made and decoded with PyAV
+    path, truth = request.getfixturevalue("clip")
+    res = {}
+    for be in ("onnxruntime", "torch"):
+        inf = make_element("infer", "inf", config_file_path=detector_config, backend=be)
+        res[be] = _objects_by_frame(muxed([path, path], inf, make_element("fakesink", "s")), inf)
+    assert len(res["torch"]) == 60
+    assert res["torch"] == res["onnxruntime"]
+    assert sum(len(v) for v in res["torch"].values()) == 60 * 3
+
+
+@torch_only
+def test_torch_nanodet_matches_onnxruntime_on_real_frames(shared_dir, nanodet_ini):
+    pytest.importorskip("av")
+    clip = os.path.join(shared_dir, "media", "bikes.mp4")
+    res = {}
+    for be in ("onnxruntime", "torch"):
+        inf = make_element("infer", "inf", config_file_path=nanodet_ini(2), backend=be)
+        src = make_element("urisrc", "src", uri=clip, num_buffers=60)
+        res[be] = _objects_by_frame(muxed([src], inf, make_element("fakesink", "s"), batch_size=2), inf)
+    _assert_same_detections(res["onnxruntime"], res["torch"])
+
+
+def _assert_same_detections(ref, got, min_share=0.95):
+    """Every reference detection has one in `got` of the same class with IoU >= 0.9 (a few
+    near-threshold ones may flip: at least min_share must match, all of them for large sets)."""
+    total = matched = 0
+    for key, objs in ref.items():
+        for c, box in objs:
+            total += 1
+            matched += any(c == c2 and iou(box, b2) >= 0.9 for c2, b2 in got.get(key, []))
+    assert total > 20
+    assert matched >= min_share * total, f"{matched} of {total} detections matched"
+    n_got = sum(len(v) for v in got.values())
+    assert abs(n_got - total) <= (1 - min_share) * total
+
+
+# ---- drawing -------------------------------------------------------------------------------
+
+def _annotated(img):
+    f = Frame(img)
+    f.meta.objects += [ObjectMeta(1, BBox(10.4, 20, 100, 60), 0.9, "car", object_id=3),
+                       ObjectMeta(2, BBox(250, -5, 100, 300), 0.5, "person"),
+                       ObjectMeta(0, BBox(0, 0, 30, 30), 0.5, "x")]
+    dm = f.meta.display_meta
+    dm.rects.append(Rect(50, 100, 80, 40, (255, 0, 0), 3, fill=(0, 0, 50)))
+    dm.texts.append(Text("hello", 100, 150))
+    dm.lines.append(Line(0, 239, 319, 100))
+    dm.circles.append(Circle(200, 200, 20))
+    dm.arrows.append(Arrow(10, 10, 100, 100))
+    return f
+
+
+@torch_only
+def test_osd_on_a_tensor_draws_the_same_pixels_as_on_the_cpu():
+    import torch
+
+    from vidpipe.elements.osd import draw_frame
+    base = _smooth_image(2)
+    cpu, gpu = _annotated(base.copy()), _annotated(torch.from_numpy(base.copy()))
+    draw_frame(cpu)
+    draw_frame(gpu)
+    assert isinstance(gpu.image, torch.Tensor)
+    changed = np.any(cpu.image != base, -1).sum()
+    assert changed > 5000
+    np.testing.assert_array_equal(gpu.image.numpy(), cpu.image)
+
+
+@torch_only
+def test_osd_box_bands_exact():
+    import torch
+
+    from vidpipe.elements.osd import draw_frame
+    img = torch.zeros((100, 100, 3), dtype=torch.uint8)
+    f = Frame(img)
+    f.meta.objects.append(ObjectMeta(0, BBox(20, 30, 40, 20), 1.0, "a", color=(255, 255, 255)))
+    draw_frame(f, border_width=2, show_label=False)
+    on = f.image[..., 0].numpy() == 255
+    expect = np.zeros((100, 100), bool)
+    expect[29:31, 19:61] = expect[49:51, 19:61] = True   # top, bottom: rows y-1..y
+    expect[29:51, 19:21] = expect[29:51, 59:61] = True   # left, right
+    np.testing.assert_array_equal(on, expect)
+
+
+@torch_only
+def test_tiler_and_muxer_scaling_on_tensors():
+    import torch
+
+    from vidpipe.core.meta import Batch
+    tiler = make_element("tiler", "t", width=200, height=100)
+    colours = [(255, 0, 0), (0, 255, 0)]
+    frames = [Frame(torch.tensor(c, dtype=torch.uint8).expand(60, 80, 3).contiguous(), i) for i, c in enumerate(colours)]
+    frames[1].meta.objects.append(ObjectMeta(0, BBox(40, 30, 20, 20)))
+    out = tiler.process(Batch(frames)).frames[0]
+    assert isinstance(out.image, torch.Tensor) and tuple(out.image.shape) == (100, 200, 3)
+    assert tuple(out.image[50, 50].tolist()) == colours[0] and tuple(out.image[50, 150].tolist()) == colours[1]
+    assert out.objects[0].bbox.as_ltwh() == pytest.approx((150, 50, 25, 100 / 3))
+    mux = make_element("streammux", "m", width=160, height=160, enable_padding=True)
+    f = mux._scale(Frame(torch.full((60, 80, 3), 200, dtype=torch.uint8)))
+    assert tuple(f.image.shape) == (160, 160, 3)
+    assert int(f.image[100, 100, 0]) == 200 and int(f.image[130, 100, 0]) == 0
+
+
+@torch_only
+def test_jpeg_from_a_tensor():
+    import cv2
+    import torch
+
+    from vidpipe.media.image import encode_jpeg
+    img = _smooth_image(4)
+    data = encode_jpeg(torch.from_numpy(img), quality=95)
+    back = cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
+    assert back.shape == img.shape and np.abs(back.astype(int) - img).mean() < 3
+
+
+def test_cpu_path_never_imports_torch(clip, detector):
+    """A CPU pipeline (decode, infer, osd, tiler) must not load torch."""
+    import subprocess
+    import sys
+    code = ("import sys; sys.path.insert(0, %r)\n"
+            "from conftest import muxed\nfrom vidpipe import make_element\n"
+            "p = muxed([%r, %r], make_element('infer', 'i', model=%r), make_element('osd', 'o'),"
+            " make_element('tiler', 't'), make_element('fakesink', 's'))\np.run()\n"
+            "print('torch' in sys.modules)") % (os.path.dirname(__file__), clip[0], clip[0], detector)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_device_cuda_without_a_gpu_is_a_clear_error(clip):
+    import importlib.util
+
+    from vidpipe.errors import PropertyError
+    src = make_element("urisrc", "s", uri=clip[0], device="cuda:0")
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+        if torch.cuda.is_available():
+            pytest.skip("a GPU is present")
+    with pytest.raises(PropertyError, match="device=cuda"):
+        src.start()
+    with pytest.raises(PropertyError, match="not understood"):
+        make_element("urisrc", "s2", uri=clip[0], device="gpu").start()
+
+
+# ---- on an NVIDIA GPU ----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def h264_squares(tmp_path_factory):
+    """A raw H.264 clip of the moving squares (VIDPIPE_TEST_H264 where PyAV is missing)."""
+    path = os.environ.get("VIDPIPE_TEST_H264")
+    if path:
+        return path
+    pytest.importorskip("av")
+    from vidpipe.synthetic import make_clip
+    path = str(tmp_path_factory.mktemp("gpu") / "squares.h264")
+    make_clip(path, frames=30, width=W, height=H)
+    return path
+
+
+@cuda_only
+def test_nvdec_source_gives_cuda_frames_with_the_right_pixels(h264_squares):
+    import torch
+
+    from vidpipe.synthetic import COLORS, default_squares
+    squares = default_squares(W, H)
+    frames = []
+    sink = make_element("fakesink", "s")
+    sink.sink_pad.add_probe(lambda pad, b: frames.extend(b.frames))
+    src = make_element("urisrc", "src", uri=h264_squares, device="cuda")
+    p = muxed([src], sink)
+    p.run()
+    assert src.decoder == "nvdec"
+    assert len(frames) == 30
+    for f in frames:
+        assert isinstance(f.image, torch.Tensor) and f.image.device.type == "cuda"
+        assert tuple(f.image.shape) == (H, W, 3)
+        for sq in squares:
+            x1, y1, x2, y2 = sq.box(f.frame_num, W, H)
+            centre = f.image[(y1 + y2) // 2, (x1 + x2) // 2].cpu().numpy().astype(int)
+            assert np.abs(centre - COLORS[sq.class_id][1]).max() <= 12
+
+
+@cuda_only
+def test_cuda_graph_fp16_backend_matches_eager(nanodet_ini):
+    import torch
+
+    from vidpipe.gpu.backend import TorchBackend
+    model = os.path.join(SHARED, "models", "nanodet_m416.onnx")
+    g = TorchBackend(model, device="cuda:0", precision="fp16")
+    e = TorchBackend(model, device="cuda:0", precision="fp32", cuda_graphs=False)
+    x = torch.rand(5, 3, 416, 416, device="cuda", generator=torch.Generator("cuda").manual_seed(0)) * 4 - 2
+    a = {k: v.clone() for k, v in g.run_torch(x).items()}   # bucket 8, padded
+    b = e.run_torch(x)
+    assert "CUDA graphs" in g.describe() and 8 in g._graphs
+    for k in a:
+        assert a[k].shape[0] == 5
+        assert (a[k].float() - b[k]).abs().max() < 0.05
+
+
+@cuda_only
+@pytest.mark.parametrize("mode", [0, 2], ids=["fp32", "fp16"])
+def test_gpu_pipeline_same_detections_as_cpu_on_the_same_frames(shared_dir, nanodet_ini, mode):
+    """NVDEC frames -> infer on the GPU; the same frames, copied to the host, -> infer on the CPU
+    (onnxruntime, fp32). Same classes, IoU >= 0.9, both ways. In fp16, scores move by a few
+    hundredths, so detections near the 0.4 threshold may appear on one side only: there the
+    check covers detections scoring >= 0.5."""
+    from vidpipe.core.meta import Batch
+    clip = os.path.join(shared_dir, "media", "bikes.mp4")
+    host_frames = []
+    gpu_inf = make_element("infer", "g", config_file_path=nanodet_ini(4, mode), device="cuda:0")
+    copy = make_element("identity", "id")
+    copy.src_pad.add_probe(lambda pad, b: host_frames.extend(Frame(f.to_numpy(), f.source_id, f.frame_num)
+                                                              for f in b.frames))
+    src = make_element("urisrc", "src", uri=clip, device="cuda:0", num_buffers=120)
+    got = {}
+    gpu_inf.src_pad.add_probe(lambda pad, b: got.update(
+        {f.frame_num: [(o.class_id, o.bbox.as_xyxy(), o.confidence) for o in f.objects] for f in b.frames}))
+    muxed([src], copy, gpu_inf, make_element("fakesink", "s"), batch_size=4).run()
+    assert src.decoder == "nvdec"
+    cpu_inf = make_element("infer", "c", config_file_path=nanodet_ini(4, 0), backend="onnxruntime")
+    cpu_inf.start()
+    ref = {}
+    for i in range(0, len(host_frames), 4):
+        b = cpu_inf.process(Batch(host_frames[i:i + 4]), True)
+        ref.update({f.frame_num: [(o.class_id, o.bbox.as_xyxy(), o.confidence) for o in f.objects] for f in b.frames})
+    assert len(ref) == len(got) == 120
+    min_conf = 0.0 if mode == 0 else 0.5
+    for a, b in ((ref, got), (got, ref)):
+        total = matched = 0
+        for k, objs in a.items():
+            for c, box, conf in objs:
+                if conf >= min_conf:
+                    total += 1
+                    matched += any(c == c2 and iou(box, b2) >= 0.9 for c2, b2, _ in b[k])
+        assert total >= 15
+        # measured on the H100: fp32 85 of 91 (93%) both ways; the others are large ambiguous
+        # boxes whose distribution-decoded edges move with the convolution algorithm
+        assert matched >= 0.9 * total, f"{matched} of {total} detections have a counterpart"
+
+
+@cuda_only
+def test_gpu_pipeline_copies_no_frame_to_the_host(h264_squares, detector_config):
+    from vidpipe.gpu import transfers
+    srcs = [make_element("urisrc", f"s{i}", uri=h264_squares, device="cuda") for i in range(3)]
+    osd_frames = []
+    osd = make_element("osd", "osd")
+    osd.src_pad.add_probe(lambda pad, b: osd_frames.extend(b.frames))
+    p = muxed(srcs, make_element("infer", "i", config_file_path=detector_config, device="cuda"),
+              make_element("tracker", "t"), osd, make_element("tiler", "tl"), make_element("fakesink", "f"))
+    transfers.reset()
+    p.run()
+    assert len(osd_frames) == 90
+    assert transfers.frame_d2h == 0
+    assert transfers.d2h_bytes < 90 * 1000  # detections only: a few boxes per batch
+    assert all(len(f.objects) == 3 and f.image.device.type == "cuda" for f in osd_frames)
+    ids = {o.object_id for f in osd_frames for o in f.objects}
+    assert len(ids) == 9  # 3 squares x 3 streams, each tracked all through
+
+
+@cuda_only
+def test_imagedata_example_on_the_gpu(tmp_path, shared_dir, nanodet_ini):
+    import importlib.util
+
+    import cv2
+    spec = importlib.util.spec_from_file_location(
+        "imagedata", os.path.join(os.path.dirname(os.path.dirname(__file__)), "examples", "imagedata_multistream.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    clip = os.path.join(shared_dir, "media", "bikes.mp4")
+    rc = mod.main([clip, clip, "--device", "cuda", "--config", nanodet_ini(2, 2), "--every", "50",
+                   "--folder", str(tmp_path)])
+    assert rc == 0
+    jpgs = sorted(tmp_path.rglob("*.jpg"))
+    assert len(jpgs) >= 4 and any("_obj" in j.name for j in jpgs)
+    for j in jpgs:
+        assert cv2.imread(str(j)) is not None
