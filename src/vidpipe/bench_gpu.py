@@ -45,26 +45,19 @@ def make_bench_clip(path: str, *, source: str | None = None, frames: int = 150, 
     import cv2
 
     from .media.reader import VideoReader
-    from .media.writer import PacketMuxer, VideoEncoder
-    from .synthetic import background, default_squares, render
+    from .synthetic import background, default_squares, render, write_video
     rng = np.random.default_rng(0)
-    enc = VideoEncoder("h264", width=width, height=height, fps=fps, bitrate=bitrate, preset="veryfast")
-    mux = PacketMuxer(path)
     src = iter(VideoReader(source)) if source else None
     squares, bg = default_squares(width, height), background(width, height)
-    try:
+
+    def images():
         for t in range(frames):
             df = next(src, None) if src is not None else None
             img = cv2.resize(df.image, (width, height), interpolation=cv2.INTER_LINEAR) if df is not None \
                 else render(t, width, height, squares, bg)
             grain = rng.normal(0, 4, (height // 2, width // 2, 1)).astype(np.float32)
-            img = np.clip(img + cv2.resize(grain, (width, height))[..., None], 0, 255).astype(np.uint8)
-            for p in enc.encode(img, t / fps):
-                mux.write(p)
-        for p in enc.flush():
-            mux.write(p)
-    finally:
-        mux.close()
+            yield np.clip(img + cv2.resize(grain, (width, height))[..., None], 0, 255).astype(np.uint8)
+    write_video(path, images(), width=width, height=height, fps=fps, bitrate=bitrate)
     return path
 
 
@@ -122,7 +115,7 @@ def model_only(backend, batch: int, seconds: float = 1.5) -> float:
     return n * batch / (time.perf_counter() - t0)
 
 
-def hand_written(clip: str, streams: int, frames: int, module, parser, ctx) -> float:
+def hand_written(clip: str, streams: int, frames: int, module, names: list[str], parser, ctx) -> float:
     """One thread per stream, no batching: what a Python user writes with these libraries."""
     import torch
     import torch.nn.functional as F
@@ -133,7 +126,6 @@ def hand_written(clip: str, streams: int, frames: int, module, parser, ctx) -> f
     from .gpu.parse import candidates
     mean = torch.tensor([103.53, 116.28, 123.675], device="cuda").view(1, 3, 1, 1)
     stamps: list[list[float]] = [[] for _ in range(streams)]
-    names = [o.name for o in parser_outputs]
 
     def work(i: int) -> None:
         n = 0
@@ -157,9 +149,6 @@ def hand_written(clip: str, streams: int, frames: int, module, parser, ctx) -> f
                     break
     _threads(streams, work)
     return _steady(stamps)
-
-
-parser_outputs: list = []
 
 
 def _steady(stamps: list[list[float]]) -> float:
@@ -207,8 +196,8 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
     res: dict = {}
     if prof is not None:
         prof.__exit__(None, None, None)
-        d2h = [e for e in prof.events() if "DtoH" in e.name or "Device -> Pageable" in e.name or "Device -> Pinned" in e.name]
-        h2d = [e for e in prof.events() if "HtoD" in e.name or "-> Device" in e.name and "Device ->" not in e.name]
+        d2h = [e for e in prof.events() if "DtoH" in e.name]
+        h2d = [e for e in prof.events() if "HtoD" in e.name]
         res["profile"] = {"d2h_copies": len(d2h), "d2h_max_us": round(max((e.device_time for e in d2h), default=0), 1),
                           "h2d_copies": len(h2d), "h2d_max_us": round(max((e.device_time for e in h2d), default=0), 1)}
     total = sum(n for _, n in stamps)
@@ -257,7 +246,6 @@ def main_gpu(args: argparse.Namespace) -> int:
         parser = get_parser("nanodet")
         ctx = ParseContext(416, 416, 80, 0.4)
         parser.check(be.outputs, ctx)
-        parser_outputs[:] = be.outputs
         results = []
         print(f"{'streams':>7}{'frames':>8}{'NVDEC':>9}{'model':>9}{'hand':>9}{'vidpipe':>9}"
               f"{'vs min':>8}{'vs hand':>9}{'D2H B/fr':>10}{'frames->host':>13}", flush=True)
@@ -270,7 +258,7 @@ def main_gpu(args: argparse.Namespace) -> int:
             assert cfg.batch_size == n
             dec = nvdec_only(clip, n, frames)
             mod = model_only(be, n)
-            hand = hand_written(clip, n, frames, eager.module, parser, ctx)
+            hand = hand_written(clip, n, frames, eager.module, [o.name for o in be.outputs], parser, ctx)
             print(f"  {n} streams: NVDEC {dec:.0f} FPS, model {mod:.0f} img/s, hand-written {hand:.0f} FPS", flush=True)
             vp = vidpipe_run(clip, n, frames, ini)
             bound = min(dec, mod) or float("nan")

@@ -67,25 +67,29 @@ def render(t: int, width: int, height: int, squares: list[Square], bg: np.ndarra
     return img
 
 
-def make_clip(path: str, *, frames: int = 30, width: int = 320, height: int = 240, fps: float = 25.0,
-              squares: list[Square] | None = None, seed: int = 0, codec: str = "h264", crf: int = 12,
-              bitrate: int = 0, preset: str = "veryfast") -> list[dict[int, tuple[int, int, int, int]]]:
-    """Writes the clip and returns the ground truth: per frame, class_id -> (x1, y1, x2, y2)."""
+def write_video(path: str, images, *, width: int, height: int, fps: float = 25.0, codec: str = "h264",
+                crf: int = 12, bitrate: int = 0, preset: str = "veryfast") -> None:
+    """Encodes RGB frames (any iterable) into a video file; the file is finalised even on error."""
     from .media.writer import PacketMuxer, VideoEncoder
 
-    squares = squares if squares is not None else default_squares(width, height, seed)
-    bg = background(width, height, seed)
     enc = VideoEncoder(codec, width=width, height=height, fps=fps, crf=crf, bitrate=bitrate, preset=preset)
     mux = PacketMuxer(path)
-    truth = []
     try:
-        for t in range(frames):
-            img = render(t, width, height, squares, bg)
-            truth.append({sq.class_id: sq.box(t, width, height) for sq in squares})
+        for t, img in enumerate(images):
             for p in enc.encode(img, t / fps):
                 mux.write(p)
         for p in enc.flush():
             mux.write(p)
     finally:
         mux.close()
-    return truth
+
+
+def make_clip(path: str, *, frames: int = 30, width: int = 320, height: int = 240, fps: float = 25.0,
+              squares: list[Square] | None = None, seed: int = 0, codec: str = "h264", crf: int = 12,
+              bitrate: int = 0, preset: str = "veryfast") -> list[dict[int, tuple[int, int, int, int]]]:
+    """Writes the clip and returns the ground truth: per frame, class_id -> (x1, y1, x2, y2)."""
+    squares = squares if squares is not None else default_squares(width, height, seed)
+    bg = background(width, height, seed)
+    write_video(path, (render(t, width, height, squares, bg) for t in range(frames)), width=width,
+                height=height, fps=fps, codec=codec, crf=crf, bitrate=bitrate, preset=preset)
+    return [{sq.class_id: sq.box(t, width, height) for sq in squares} for t in range(frames)]
