@@ -92,6 +92,37 @@ def decode_all(path):
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
+NANODET_INI = """[property]
+onnx-file={model}
+labelfile-path={labels}
+net-scale-factor=0.017
+offsets=103.53;116.28;123.675
+model-color-format=1
+num-detected-classes=80
+network-mode={mode}
+cluster-mode=2
+batch-size={batch}
+[class-attrs-all]
+pre-cluster-threshold=0.4
+nms-iou-threshold=0.6
+"""
+
+
+@pytest.fixture(scope="session")
+def nanodet_ini(tmp_path_factory):
+    """make(batch=1, mode=0) -> an nvinfer config for ../shared's NanoDet (skipped without it)."""
+    model = os.path.join(SHARED, "models", "nanodet_m416.onnx")
+    if not os.path.exists(model):
+        pytest.skip("nanodet_m416.onnx is not in ../shared/models")
+
+    def make(batch=1, mode=0):
+        p = tmp_path_factory.mktemp("nano") / f"nanodet_{batch}_{mode}.txt"
+        p.write_text(NANODET_INI.format(model=model, labels=os.path.join(SHARED, "models", "coco80.txt"),
+                                        mode=mode, batch=batch))
+        return str(p)
+    return make
+
+
 @pytest.fixture(scope="session")
 def shared_dir():
     if not os.path.isdir(os.path.join(SHARED, "media")):

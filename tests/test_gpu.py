@@ -15,22 +15,6 @@ from vidpipe.core.meta import Arrow, BBox, Circle, Frame, Line, ObjectMeta, Rect
 torch_only = pytest.mark.needs_torch
 cuda_only = pytest.mark.needs_cuda
 
-NANODET_INI = """[property]
-onnx-file={model}
-labelfile-path={labels}
-net-scale-factor=0.017
-offsets=103.53;116.28;123.675
-model-color-format=1
-num-detected-classes=80
-network-mode={mode}
-cluster-mode=2
-batch-size={batch}
-[class-attrs-all]
-pre-cluster-threshold=0.4
-nms-iou-threshold=0.6
-"""
-
-
 def _nv12(img):
     import cv2
     h, w = img.shape[:2]
@@ -44,20 +28,6 @@ def _smooth_image(seed=0, shape=(240, 320, 3)):
     import cv2
     rng = np.random.default_rng(seed)
     return cv2.GaussianBlur(rng.integers(0, 256, shape, np.uint8), (7, 7), 3)
-
-
-@pytest.fixture(scope="module")
-def nanodet_ini(tmp_path_factory):
-    model = os.path.join(SHARED, "models", "nanodet_m416.onnx")
-    if not os.path.exists(model):
-        pytest.skip("nanodet_m416.onnx is not in ../shared/models")
-
-    def make(batch=1, mode=0):
-        p = tmp_path_factory.mktemp("nano") / f"nanodet_{batch}_{mode}.txt"
-        p.write_text(NANODET_INI.format(model=model, labels=os.path.join(SHARED, "models", "coco80.txt"),
-                                        mode=mode, batch=batch))
-        return str(p)
-    return make
 
 
 # ---- colour conversion ---------------------------------------------------------------------

@@ -71,13 +71,20 @@ def test_enter_and_leave(algo):
     assert len({ids[n][0] for n in range(5, 80)}) == 1
 
 
-def test_ids_unique_across_streams():
-    objs = [Obj(0, 0, 9, 100, 100, 3, 0)]
+def test_ids_count_per_stream_whatever_shares_the_batch():
+    # each stream counts its own ids from 0: the same scene gets the same ids alone or among others
+    objs = [Obj(0, 0, 9, 100, 100, 3, 0), Obj(1, 0, 9, 300, 100, 3, 0)]
+    alone, _ = track("iou", render(objs, 10), streams=1)
     out, _ = track("iou", render(objs, 10), streams=3)
-    firsts = [out[s][0][0] for s in range(3)]
-    assert len(set(firsts)) == 3
     for s in range(3):
-        assert {ids[0] for ids in out[s]} == {firsts[s]}
+        assert out[s] == alone[0] == [{0: 0, 1: 1}] * 10
+
+
+def test_unique_ids_put_the_stream_in_the_upper_bits():
+    objs = [Obj(0, 0, 9, 100, 100, 3, 0)]
+    out, _ = track("iou", render(objs, 10), streams=3, unique_ids=True)
+    for s in range(3):
+        assert {ids[0] for ids in out[s]} == {s << 32}
 
 
 def test_terminated_and_past_frame_meta():

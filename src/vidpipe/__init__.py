@@ -4,7 +4,8 @@ from __future__ import annotations
 from .core.bus import Bus, Message, MessageType
 from .core.element import Element, Pad, PadProbeReturn, Sink, Source
 from .core.meta import (Arrow, Batch, BBox, Circle, Classification, DisplayMeta, EncodedPacket, Frame,
-                        FrameMeta, Label, Line, ObjectMeta, Rect, TensorMeta, Text, UNTRACKED_OBJECT_ID)
+                        FrameMeta, Label, Line, ObjectMeta, ObjectSet, Rect, TensorMeta, Text,
+                        UNTRACKED_OBJECT_ID)
 from .core.pipeline import Pipeline
 from .core.props import Prop
 from .core.registry import element_factories, make_element, register
@@ -16,7 +17,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Arrow", "AssetError", "Batch", "BBox", "Bus", "Circle", "Classification", "ConfigError", "DisplayMeta",
     "Element", "EncodedPacket", "Frame", "FrameMeta", "Label", "Line", "LinkError", "MediaError",
-    "Message", "MessageType", "ModelError", "ObjectMeta", "Pad", "PadProbeReturn", "Pipeline",
+    "Message", "MessageType", "ModelError", "ObjectMeta", "ObjectSet", "Pad", "PadProbeReturn", "Pipeline",
     "PipelineError", "Prop", "PropertyError", "Rect", "Sink", "Source", "TensorMeta", "Text",
     "UNTRACKED_OBJECT_ID", "UnsupportedCodecError", "VidpipeError", "element_factories",
     "make_element", "register", "parse_launch",

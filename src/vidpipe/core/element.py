@@ -84,6 +84,7 @@ class Pad:
     def push(self, item: Batch | Event) -> None:
         """Called in the producing element's thread."""
         if isinstance(item, Batch):
+            item.compact()  # rows removed upstream leave the table here, not while views are in use
             if self._probes and not self._run_probes(item):
                 return
             peer = self.peer
@@ -91,6 +92,7 @@ class Pad:
                 return
             if peer._probes and not peer._run_probes(item):
                 return
+            item.compact()
             peer._enqueue(item)
         elif self.peer is not None:
             self.peer._enqueue(item)

@@ -1,4 +1,6 @@
-"""The one exchange type: Batch -> Frame -> FrameMeta -> ObjectMeta, plus display and user meta.
+"""The one exchange type: a Batch of Frames whose objects are one columnar table
+(`batch.objects`; `frame.objects` is the frame's rows, see core/objects.py), plus display,
+tensor and user meta.
 
 Pixels (`Frame.image`) are HxWx3 uint8 in **RGB** order: a numpy array on the CPU, or a torch
 CUDA tensor on the GPU. Coordinates are in source-frame pixels unless the muxer scales.
@@ -9,7 +11,13 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-UNTRACKED_OBJECT_ID = -1
+import numpy as np
+
+from .objects import UNTRACKED_OBJECT_ID, ObjectMeta, ObjectSet, ObjectTable
+
+__all__ = ["UNTRACKED_OBJECT_ID", "ObjectMeta", "ObjectSet", "ObjectTable", "BBox", "Label", "Classification",
+           "Rect", "Text", "Line", "Circle", "Arrow", "DisplayMeta", "TensorMeta", "FrameMeta", "Frame",
+           "EncodedPacket", "Batch"]
 Color = tuple  # (r, g, b) or (r, g, b, a), 0-255
 
 
@@ -71,40 +79,6 @@ class Classification:
     @property
     def top(self) -> Label | None:
         return max(self.labels, key=lambda lab: lab.prob) if self.labels else None
-
-
-@dataclass(slots=True, eq=False)
-class ObjectMeta:
-    """A detected object. `object_id` is -1 until a tracker assigns one."""
-
-    class_id: int
-    bbox: BBox
-    confidence: float = 1.0
-    label: str = ""
-    object_id: int = UNTRACKED_OBJECT_ID
-    tracker_confidence: float = 0.0
-    track_age: int = 0  # frames since the tracker started this object's track
-    component_id: int = 0
-    parent: "ObjectMeta | None" = None
-    classifications: list[Classification] = field(default_factory=list)
-    user_meta: dict[str, Any] = field(default_factory=dict)
-    color: Color | None = None  # overrides osd's per-class colour when set
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {
-            "class_id": self.class_id,
-            "label": self.label,
-            "confidence": round(float(self.confidence), 4),
-            "bbox": [round(v, 2) for v in self.bbox.as_ltwh()],
-            "object_id": self.object_id,
-        }
-        if self.classifications:
-            d["classifications"] = [
-                {"component_id": c.component_id,
-                 "labels": [{"class_id": lab.class_id, "label": lab.label,
-                             "prob": round(float(lab.prob), 4)} for lab in c.labels]}
-                for c in self.classifications]
-        return d
 
 
 # ---- display meta: what osd draws besides objects -------------------------------------------
@@ -185,11 +159,26 @@ class TensorMeta:
 
 @dataclass(slots=True, eq=False)
 class FrameMeta:
-    objects: list[ObjectMeta] = field(default_factory=list)
+    """A frame's metadata besides its objects (those live in the batch's table: frame.objects)."""
+
     display_meta: DisplayMeta = field(default_factory=DisplayMeta)
     tensor_meta: list[TensorMeta] = field(default_factory=list)
     user_meta: dict[str, Any] = field(default_factory=dict)
     inferred_by: list[int] = field(default_factory=list)  # unique ids of primary detectors that ran
+    frame: "Frame | None" = field(default=None, repr=False)
+
+    @property
+    def objects(self) -> ObjectSet:
+        """Same as frame.objects (kept for code written against DeepStream's frame_meta)."""
+        if self.frame is None:
+            raise AttributeError("this FrameMeta is not attached to a frame; use frame.objects")
+        return self.frame.objects
+
+    @objects.setter
+    def objects(self, objs: Any) -> None:
+        if self.frame is None:
+            raise AttributeError("this FrameMeta is not attached to a frame; use frame.objects")
+        self.frame.objects = objs
 
 
 @dataclass(slots=True, eq=False)
@@ -204,6 +193,11 @@ class Frame:
     source_uri: str = ""
     source_size: tuple[int, int] | None = None  # (width, height) before any muxer scaling
     created_at: float = field(default_factory=time.monotonic)  # when the source made it (latency)
+    _table: ObjectTable | None = field(default=None, repr=False)  # the batch's object table
+    _slot: int = field(default=0, repr=False)                      # this frame's index in it
+
+    def __post_init__(self) -> None:
+        self.meta.frame = self
 
     @property
     def width(self) -> int:
@@ -214,8 +208,21 @@ class Frame:
         return int(self.image.shape[0])
 
     @property
-    def objects(self) -> list[ObjectMeta]:
-        return self.meta.objects
+    def objects(self) -> ObjectSet:
+        """This frame's objects: iterate for ObjectMeta views, or read columns (`.xyxy`,
+        `.class_id`, ...); `append`/`add`/`remove` change the batch's table."""
+        t = self._table
+        if t is None:
+            t = self._table = ObjectTable()
+            self._slot = 0
+        return ObjectSet(t, t.rows_of(self._slot), self._slot)
+
+    @objects.setter
+    def objects(self, objs: Any) -> None:
+        """`frame.objects = [...]` replaces the frame's objects (`+=` adds)."""
+        if isinstance(objs, ObjectSet) and objs._t is self._table and objs._slot == self._slot:
+            return  # `frame.objects += ...` already added them
+        self.objects[:] = list(objs)
 
     @property
     def display_meta(self) -> DisplayMeta:
@@ -242,14 +249,13 @@ class Frame:
 
     def to_dict(self) -> dict[str, Any]:
         return {"source_id": self.source_id, "frame_num": self.frame_num,
-                "pts": round(self.pts_seconds, 6),
-                "objects": [o.to_dict() for o in self.meta.objects]}
+                "pts": round(self.pts_seconds, 6), "objects": self.objects.to_dicts()}
 
     def __repr__(self) -> str:
         shape = tuple(getattr(self.image, "shape", ()))
         return (f"Frame(source_id={self.source_id}, frame_num={self.frame_num}, "
                 f"pts_seconds={self.pts_seconds:.3f}, image={shape} on {self.device}, "
-                f"objects={len(self.meta.objects)})")
+                f"objects={len(self.objects)})")
 
 
 @dataclass(slots=True, eq=False)
@@ -270,11 +276,41 @@ class EncodedPacket:
 
 @dataclass(slots=True, eq=False)
 class Batch:
-    """What flows between elements: frames of one or more streams, plus batch-level meta."""
+    """What flows between elements: frames of one or more streams, their objects as one table
+    (`batch.objects`), plus batch-level meta. Making a Batch gathers the frames' objects from
+    wherever they were into its own table."""
 
     frames: list[Frame] = field(default_factory=list)
     user_meta: dict[str, Any] = field(default_factory=dict)
     encoded: list[EncodedPacket] | None = None
+    table: ObjectTable = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        parts = []
+        for i, f in enumerate(self.frames):
+            t = f._table
+            if t is not None and t.n - t.dead > 0:
+                rows = t.rows_of(f._slot)
+                if len(rows):
+                    parts.append((t, rows, i))
+        self.table = ObjectTable.concat(parts) if parts else ObjectTable()
+        for i, f in enumerate(self.frames):
+            f._table, f._slot = self.table, i
+
+    @property
+    def objects(self) -> ObjectSet:
+        """Every object of the batch (`.frame` says whose): columns for vectorised work."""
+        return ObjectSet(self.table, None)
+
+    def compact(self) -> None:
+        """Drops rows removed since the last compaction (the pads do this as the batch leaves)."""
+        t = self.table
+        if not t.dead:
+            return
+        keep = np.nonzero(t.cols["frame"][:t.n] >= 0)[0]
+        self.table = t.take(keep)
+        for f in self.frames:
+            f._table = self.table
 
     def __iter__(self) -> Iterator[Frame]:
         return iter(self.frames)

@@ -6,6 +6,8 @@ import time
 from collections import defaultdict
 from typing import Any, Callable
 
+import numpy as np
+
 from .element import Pad
 from .meta import Batch
 
@@ -36,13 +38,15 @@ class PerfMonitor:
                 self.total[f.source_id] += 1
                 self._lat_sum[f.source_id] += now - f.created_at
                 self._lat_n[f.source_id] += 1
-                seen = set()
-                for o in f.meta.objects:
-                    name = o.label or str(o.class_id)
-                    self.objects[name] += 1
-                    seen.add(name)
-                for name in seen:
-                    self.frames_with[name] += 1
+            objs = batch.objects
+            if len(objs):  # objects per name, and frames with at least one, from the columns
+                names = np.asarray([lab or str(c) for lab, c in zip(objs.label.tolist(), objs.class_id.tolist())])
+                uniq, inv = np.unique(names, return_inverse=True)
+                for name, n in zip(uniq.tolist(), np.bincount(inv).tolist()):
+                    self.objects[name] += n
+                per_frame = np.unique(np.stack([objs.frame, inv]), axis=1)[1]
+                for name, n in zip(uniq.tolist(), np.bincount(per_frame, minlength=len(uniq)).tolist()):
+                    self.frames_with[name] += n
         if self.on_frames is not None and batch.frames:
             self.on_frames(len(batch.frames))
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..core.element import Element, Pad
 from ..core.events import EOS, Event, StreamEOS, StreamStart
-from ..core.meta import Batch, BBox, Frame, FrameMeta
+from ..core.meta import Batch, DisplayMeta, Frame, FrameMeta
 from ..core.props import Prop
 from ..core.registry import register
 from ..errors import LinkError
@@ -79,6 +79,9 @@ class Tiler(Element):
             else:
                 self._canvas = np.zeros((self.height, self.width, 3), np.uint8)
         meta = FrameMeta()
+        dm = meta.display_meta
+        src_table = batch.table
+        shown_rows, shown_scale = [], []
         for f in batch.frames:
             self._sources.add(f.source_id)
             cell = self.cell(f.source_id)
@@ -92,18 +95,36 @@ class Tiler(Element):
             else:
                 self._canvas[y:y + h, x:x + w] = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if img.shape[1] > w else cv2.INTER_LINEAR)
             sx, sy = w / img.shape[1], h / img.shape[0]
-            for o in f.meta.objects:
-                b = o.bbox
-                meta.objects.append(replace(o, bbox=BBox(x + b.left * sx, y + b.top * sy, b.width * sx, b.height * sy)))
-            for t in f.meta.display_meta.texts:
-                meta.display_meta.texts.append(replace(t, x=x + t.x * sx, y=y + t.y * sy))
-            for r in f.meta.display_meta.rects:
-                meta.display_meta.rects.append(replace(r, left=x + r.left * sx, top=y + r.top * sy, width=r.width * sx, height=r.height * sy))
+            rows = src_table.rows_of(f._slot)
+            shown_rows.append(rows)
+            shown_scale.append(np.broadcast_to(np.asarray([sx, sy, x, y], np.float64), (len(rows), 4)))
+            _map_display(f.meta.display_meta, dm, sx, sy, x, y)
+            meta.tensor_meta.extend(f.meta.tensor_meta)
+            meta.inferred_by.extend(i for i in f.meta.inferred_by if i not in meta.inferred_by)
             meta.user_meta.setdefault("tiled_sources", []).append(f.source_id)
         out = Frame(self._canvas.clone() if on_gpu else self._canvas.copy(), 0, self._n, max(f.pts_seconds for f in batch.frames), meta,
                     created_at=min(f.created_at for f in batch.frames))
+        if shown_rows:  # every shown object, its box mapped into its cell with one scale and offset
+            rows = np.concatenate(shown_rows)
+            t = src_table.take(rows, 0)
+            k = np.concatenate(shown_scale)
+            xyxy = t.cols["xyxy"][:t.n]
+            xyxy[:] = xyxy * np.concatenate([k[:, :2], k[:, :2]], 1) + np.concatenate([k[:, 2:], k[:, 2:]], 1)
+            out._table = t
         self._n += 1
         return Batch([out], user_meta=batch.user_meta)
+
+
+def _map_display(src: DisplayMeta, dst: DisplayMeta, sx: float, sy: float, x: float, y: float) -> None:
+    """A frame's display meta scaled into its tiler cell (texts, rects, lines, arrows, circles)."""
+    dst.texts += [replace(t, x=x + t.x * sx, y=y + t.y * sy) for t in src.texts]
+    dst.rects += [replace(r, left=x + r.left * sx, top=y + r.top * sy, width=r.width * sx, height=r.height * sy)
+                  for r in src.rects]
+    dst.lines += [replace(ln, x1=x + ln.x1 * sx, y1=y + ln.y1 * sy, x2=x + ln.x2 * sx, y2=y + ln.y2 * sy)
+                  for ln in src.lines]
+    dst.arrows += [replace(a, x1=x + a.x1 * sx, y1=y + a.y1 * sy, x2=x + a.x2 * sx, y2=y + a.y2 * sy)
+                   for a in src.arrows]
+    dst.circles += [replace(c, x=x + c.x * sx, y=y + c.y * sy, radius=c.radius * min(sx, sy)) for c in src.circles]
 
 
 class _RequestSrcPads(Element):

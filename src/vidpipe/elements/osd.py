@@ -1,41 +1,21 @@
 """osd: draws objects (box, label, confidence, classifier labels) and display meta (nvdsosd's role)."""
 from __future__ import annotations
 
-import colorsys
-
 import numpy as np
 
 from ..core.element import Element
 from ..core.meta import Batch, Frame
 from ..core.props import Prop
 from ..core.registry import register
+from ..media.overlay import (FONT, bands, captions, class_color, colors, label_origin, label_patch, object_caption,
+                             paste, rounded)
 
-
-def class_color(class_id: int) -> tuple[int, int, int]:
-    """A stable, distinct RGB colour per class id (golden-ratio hue walk)."""
-    h = (class_id * 0.618033988749895) % 1.0
-    r, g, b = colorsys.hsv_to_rgb(h, 0.85, 1.0)
-    return (int(r * 255), int(g * 255), int(b * 255))
-
-
-def object_caption(obj, show_conf: bool) -> str:
-    parts = [obj.label or str(obj.class_id)]
-    if obj.object_id >= 0:
-        parts.append(str(obj.object_id))
-    if show_conf:
-        parts.append(f"{obj.confidence:.2f}")
-    for c in obj.classifications:
-        top = c.top
-        if top is not None:
-            parts.append(top.label)
-    return " ".join(parts)
+__all__ = ["Osd", "draw_frame", "class_color", "object_caption"]
 
 
 def draw_frame(frame: Frame, *, border_width: int = 2, font_scale: float = 0.45,
                show_label: bool = True, show_conf: bool = True) -> None:
     import cv2
-
-    from ..gpu.draw import box_bands
 
     img = frame.image
     if not isinstance(img, np.ndarray):
@@ -43,20 +23,20 @@ def draw_frame(frame: Frame, *, border_width: int = 2, font_scale: float = 0.45,
         draw_on_device(frame, border_width=border_width, font_scale=font_scale, show_label=show_label,
                        show_conf=show_conf)
         return
-    font = cv2.FONT_HERSHEY_SIMPLEX
-    h, w = img.shape[:2]
-    for obj in frame.meta.objects:
-        color = tuple(int(c) for c in (obj.color or class_color(obj.class_id)))[:3]
-        x1, y1, x2, y2 = (int(round(v)) for v in obj.bbox.as_xyxy())
-        for bx1, by1, bx2, by2 in box_bands(x1, y1, x2, y2, border_width):
-            img[max(by1, 0):max(by2, 0), max(bx1, 0):max(bx2, 0)] = color
-        if show_label:
-            text = object_caption(obj, show_conf)
-            (tw, th), base = cv2.getTextSize(text, font, font_scale, 1)
-            ty = y1 - 2 if y1 - th - base - 2 >= 0 else y1 + th + base  # inside the box when no room above
-            x1 = max(0, min(x1, w - tw - 2))  # keep the label inside the frame
-            cv2.rectangle(img, (x1, ty - th - base), (x1 + tw + 2, ty + base - 1), color, -1)
-            cv2.putText(img, text, (x1 + 1, ty - 1), font, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
+    font = FONT
+    w = img.shape[1]
+    objs = frame.objects
+    if len(objs):
+        boxes = rounded(objs)
+        cols = colors(objs)
+        outline = np.maximum(bands(boxes, border_width), 0).tolist()
+        texts = captions(objs, show_conf) if show_label else None
+        for k, color in enumerate(cols):
+            for bx1, by1, bx2, by2 in outline[k]:
+                img[by1:by2, bx1:bx2] = color
+            if texts is not None:
+                patch, tw, th, base = label_patch(texts[k], color, font_scale)
+                paste(img, patch, *label_origin(int(boxes[k, 0]), int(boxes[k, 1]), w, tw, th, base))
     dm = frame.meta.display_meta
     if not dm:
         return

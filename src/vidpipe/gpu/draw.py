@@ -69,43 +69,25 @@ class _Pixels:
         return np.concatenate(self.idx), np.ascontiguousarray(np.concatenate(self.rgb))
 
 
-def box_bands(x1: int, y1: int, x2: int, y2: int, width: int) -> list[tuple[int, int, int, int]]:
-    """An object's outline as four filled bands (x1, y1, x2, y2 exclusive), `width` pixels thick,
-    centred on the box edges. The CPU and GPU osd both draw these."""
-    t = max(1, int(width))
-    lo = t // 2
-    return [(x1 - lo, y1 - lo, x2 - lo + t, y1 - lo + t), (x1 - lo, y2 - lo, x2 - lo + t, y2 - lo + t),
-            (x1 - lo, y1 - lo, x1 - lo + t, y2 - lo + t), (x2 - lo, y1 - lo, x2 - lo + t, y2 - lo + t)]
-
-
-def _label_patch(text: str, color, font_scale: float):
-    """The CPU osd's label: a filled box in the class colour with black anti-aliased text."""
-    import cv2
-    (tw, th), base = cv2.getTextSize(text, _FONT, font_scale, 1)
-    img = np.empty((th + 2 * base, tw + 3, 3), np.uint8)
-    img[:] = color[:3]
-    cv2.putText(img, text, (1, th + base - 1), _FONT, font_scale, (0, 0, 0), 1, cv2.LINE_AA)
-    return img, tw, th, base
-
-
 def overlay_pixels(frame, *, border_width: int = 2, font_scale: float = 0.45, show_label: bool = True,
                    show_conf: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """What osd draws on `frame`, as (flat pixel indices, RGB values) in drawing order."""
     import cv2
 
-    from ..elements.osd import class_color, object_caption
+    from ..media.overlay import bands, captions, colors, label_origin, label_patch, rounded
     h, w = frame.height, frame.width
     px = _Pixels(w, h)
-    for obj in frame.meta.objects:
-        color = tuple(int(c) for c in (obj.color or class_color(obj.class_id)))[:3]
-        x1, y1, x2, y2 = (int(round(v)) for v in obj.bbox.as_xyxy())
-        for band in box_bands(x1, y1, x2, y2, border_width):
-            px.rect(*band, color)
-        if show_label:
-            img, tw, th, base = _label_patch(object_caption(obj, show_conf), color, font_scale)
-            ty = y1 - 2 if y1 - th - base - 2 >= 0 else y1 + th + base
-            lx = max(0, min(x1, w - tw - 2))
-            px.patch(lx, ty - th - base, img)
+    objs = frame.objects
+    if len(objs):
+        boxes = rounded(objs)
+        outline = bands(boxes, border_width).tolist()
+        texts = captions(objs, show_conf) if show_label else None
+        for k, color in enumerate(colors(objs)):
+            for band in outline[k]:
+                px.rect(*band, color)
+            if texts is not None:
+                img, tw, th, base = label_patch(texts[k], color, font_scale)
+                px.patch(*label_origin(int(boxes[k, 0]), int(boxes[k, 1]), w, tw, th, base), img)
     dm = frame.meta.display_meta
     if dm:
         for r in dm.rects:

@@ -89,8 +89,12 @@ def select(xyxy, scores, classes, thresholds, filtered=None, nms_iou: float | No
     fi, ki = keep.nonzero(as_tuple=True)
     b, s, c = xyxy[fi, ki], scores[fi, ki], cls[fi, ki]
     if nms_iou is not None and len(s):
-        groups = fi * 1_000_000 + c  # class-aware, never across frames
-        idx = batched_nms(b.float(), s.float(), groups, float(nms_iou))
+        # class-aware, never across frames. batched_nms separates groups by shifting each box by
+        # group * (largest coordinate + 1) in the boxes' dtype: with sparse ids (frame * 1e6 + class)
+        # float32 lost the boxes beyond 2^24 and NMS stopped suppressing at batch >= 2. Dense ids
+        # (0..groups-1) and float64 keep the shifted boxes exact.
+        groups = torch.unique(fi * (int(c.max()) + 1) + c, return_inverse=True)[1]
+        idx = batched_nms(b.double(), s.double(), groups, float(nms_iou))
         fi, b, s, c = fi[idx], b[idx], s[idx], c[idx]
     packed = torch.cat([fi[:, None].float(), b.float(), s[:, None].float(), c[:, None].float()], 1)
     host = to_host(packed)

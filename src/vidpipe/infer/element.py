@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..core.element import Element
-from ..core.meta import BBox, Batch, Classification, Frame, Label, ObjectMeta, TensorMeta
+from ..core.meta import Batch, Classification, Frame, Label, TensorMeta
 from ..core.props import Prop
 from ..core.registry import register
 from ..errors import ModelError
@@ -166,6 +166,10 @@ class Infer(Element):
         for cid, a in cfg.class_attrs.items():
             self._thr[cid] = a.pre_cluster_threshold
         self._filtered = np.asarray(sorted(set(cfg.filter_out_class_ids)), np.int64)
+        self._attrs = {k: np.asarray([getattr(cfg.attrs_for(c), k) for c in range(n_cls + 1)])
+                       for k in ("post_cluster_threshold", "detected_min_w", "detected_min_h", "detected_max_w",
+                                 "detected_max_h", "roi_top_offset", "roi_bottom_offset", "topk")}
+        self._labels = np.asarray([self.label_map.get(c, str(c)) for c in range(n_cls)] + [None], object)
         self.is_classifier = self.out_parser.kind == "classifier"
         if self.on_torch:
             import torch
@@ -279,9 +283,10 @@ class Infer(Element):
         x, transforms = self.pre([f.image if self.on_torch else f.to_numpy() for f in frames])
         outputs = self._run_model(x)
         if self.on_torch:
-            outputs = self._torch_outputs(outputs, frames, transforms)
+            outputs = self._torch_outputs(batch, outputs, frames, transforms)
             if outputs is None:
                 return batch
+        found = []
         for i, f in enumerate(frames):
             f.meta.inferred_by.append(cfg.gie_unique_id)
             if cfg.output_tensor_meta:
@@ -293,11 +298,15 @@ class Infer(Element):
                 probs = self.out_parser.parse(outputs, i, self.ctx)  # type: ignore[union-attr]
                 f.meta.user_meta.setdefault("classifications", []).append(self._classification(probs))
                 continue
-            dets = self.out_parser.parse(outputs, i, self.ctx)  # type: ignore[union-attr]
-            f.meta.objects.extend(self._objects(dets, transforms[i], f))
+            found.append(self._select(self.out_parser.parse(outputs, i, self.ctx)))  # type: ignore[union-attr]
+        if found:
+            fi = np.repeat(np.arange(len(found)), [len(d) for d in found])
+            d = Detections(*(np.concatenate(c) for c in zip(*((x.xyxy, x.scores, x.classes) for x in found))))
+            self._add_objects(batch, fi, d, transforms, [f._slot for f in frames])
         return batch
 
-    def _torch_outputs(self, outputs: dict, frames: list[Frame], transforms: list[Transform]) -> dict | None:
+    def _torch_outputs(self, batch: Batch, outputs: dict, frames: list[Frame],
+                       transforms: list[Transform]) -> dict | None:
         """Detectors with a torch parser: thresholds and NMS on the device, one small copy of the
         kept boxes to the host, objects attached; returns None. Otherwise the output tensors
         (not frames) are copied to the host for the numpy parsers and returned."""
@@ -313,13 +322,9 @@ class Infer(Element):
             return {k: to_host(v.float() if v.is_floating_point() else v) for k, v in outputs.items()}
         fi, xyxy, scores, classes = select(*cand, self._thr_t, self._filtered_t,
                                            a.nms_iou_threshold if mode in (0, 2) else None)
-        bounds = np.searchsorted(fi, np.arange(len(frames) + 1)) if len(fi) else np.zeros(len(frames) + 1, int)
-        for i, f in enumerate(frames):
+        for f in frames:
             f.meta.inferred_by.append(cfg.gie_unique_id)
-            lo, hi = bounds[i], bounds[i + 1]
-            if hi > lo:
-                d = Detections(xyxy[lo:hi], scores[lo:hi], classes[lo:hi])
-                f.meta.objects.extend(self._objects(d, transforms[i], f, selected=True))
+        self._add_objects(batch, fi, Detections(xyxy, scores, classes), transforms, [f._slot for f in frames])
         return None
 
     def _classification(self, probs: np.ndarray) -> Classification:
@@ -353,108 +358,133 @@ class Infer(Element):
                 d = d[nms(d.xyxy, d.scores, a.nms_iou_threshold, d.classes)]
         return d
 
-    def _objects(self, d: Detections, t: Transform, frame: Frame, selected: bool = False) -> list[ObjectMeta]:
-        """selected: thresholds, class filter and clustering were already applied (on the GPU)."""
+    def _select(self, d: Detections) -> Detections:
+        """Per-class thresholds, the class filter and clustering (one frame's candidates)."""
+        if len(d) == 0:
+            return d
+        cls = d.classes
+        thr = np.where(cls < len(self._thr), self._thr[np.clip(cls, 0, len(self._thr) - 1)],
+                       self.cfg.class_attrs_all.pre_cluster_threshold)  # type: ignore[union-attr]
+        keep = d.scores >= thr
+        if len(self._filtered):
+            keep &= ~np.isin(cls, self._filtered)
+        return self._cluster(d[keep])
+
+    def _add_objects(self, batch: Batch, item: np.ndarray, d: Detections, transforms: list[Transform],
+                     slots: list[int], parents: np.ndarray | None = None) -> None:
+        """Candidates of many items (frames, or crops of objects) in model-input pixels -> rows of
+        the batch's object table, in one go: map to frame pixels, clip, per-class post-cluster
+        threshold, size and ROI limits, topk; each item's objects by descending score."""
         cfg = self.cfg
         assert cfg is not None
-        if len(d) == 0:
-            return []
-        if not selected:
-            cls = d.classes
-            thr = np.where(cls < len(self._thr), self._thr[np.clip(cls, 0, len(self._thr) - 1)],
-                           cfg.class_attrs_all.pre_cluster_threshold)
-            keep = d.scores >= thr
-            if len(self._filtered):
-                keep &= ~np.isin(cls, self._filtered)
-            d = self._cluster(d[keep])
-        if len(d) == 0:
-            return []
-        order = np.argsort(-d.scores, kind="stable")
-        d = d[order]
-        xyxy = t.to_frame(d.xyxy)
-        w, h = frame.width, frame.height
-        np.clip(xyxy[:, 0::2], 0, w, out=xyxy[:, 0::2])
-        np.clip(xyxy[:, 1::2], 0, h, out=xyxy[:, 1::2])
-        objs: list[ObjectMeta] = []
-        per_class: dict[int, int] = {}
-        for (x1, y1, x2, y2), score, cid in zip(xyxy.tolist(), d.scores.tolist(), d.classes.tolist()):
-            a = cfg.attrs_for(cid)
-            bw, bh = x2 - x1, y2 - y1
-            if bw <= 0 or bh <= 0 or score < a.post_cluster_threshold:
-                continue
-            if (a.detected_min_w and bw < a.detected_min_w) or (a.detected_min_h and bh < a.detected_min_h):
-                continue
-            if (a.detected_max_w and bw > a.detected_max_w) or (a.detected_max_h and bh > a.detected_max_h):
-                continue
-            if (a.roi_top_offset and y1 < a.roi_top_offset) or (a.roi_bottom_offset and y2 > h - a.roi_bottom_offset):
-                continue
-            if a.topk >= 0:
-                if per_class.get(cid, 0) >= a.topk:
-                    continue
-                per_class[cid] = per_class.get(cid, 0) + 1
-            objs.append(ObjectMeta(cid, BBox(x1, y1, bw, bh), score, self.label_map.get(cid, str(cid)),
-                                   component_id=cfg.gie_unique_id))
-        return objs
+        if not len(d):
+            return
+        order = np.lexsort((-d.scores, item))
+        item, d = item[order], d[order]
+        tf = np.asarray([(t.scale_x, t.scale_y, t.pad_x, t.pad_y, t.origin_x, t.origin_y) for t in transforms],
+                        np.float32)[item]
+        xyxy = np.empty((len(d), 4), np.float32)
+        xyxy[:, 0::2] = (d.xyxy[:, 0::2] - tf[:, 2:3]) / tf[:, 0:1] + tf[:, 4:5]
+        xyxy[:, 1::2] = (d.xyxy[:, 1::2] - tf[:, 3:4]) / tf[:, 1:2] + tf[:, 5:6]
+        frames = batch.frames
+        size = np.asarray([(frames[s].width, frames[s].height) for s in slots], np.float32)[item]
+        np.clip(xyxy[:, 0::2], 0, size[:, 0:1], out=xyxy[:, 0::2])
+        np.clip(xyxy[:, 1::2], 0, size[:, 1:2], out=xyxy[:, 1::2])
+        cls = d.classes.astype(np.int64)
+        a = {k: v[np.clip(cls, 0, len(v) - 1)] for k, v in self._attrs.items()}
+        bw, bh = xyxy[:, 2] - xyxy[:, 0], xyxy[:, 3] - xyxy[:, 1]
+        keep = (bw > 0) & (bh > 0) & (d.scores >= a["post_cluster_threshold"])
+        keep &= ~((a["detected_min_w"] > 0) & (bw < a["detected_min_w"]))
+        keep &= ~((a["detected_min_h"] > 0) & (bh < a["detected_min_h"]))
+        keep &= ~((a["detected_max_w"] > 0) & (bw > a["detected_max_w"]))
+        keep &= ~((a["detected_max_h"] > 0) & (bh > a["detected_max_h"]))
+        keep &= ~((a["roi_top_offset"] > 0) & (xyxy[:, 1] < a["roi_top_offset"]))
+        keep &= ~((a["roi_bottom_offset"] > 0) & (xyxy[:, 3] > size[:, 1] - a["roi_bottom_offset"]))
+        limited = a["topk"] >= 0
+        if limited.any():  # topk per item and class, among the boxes that passed the rest
+            groups = np.unique(np.stack([item, cls]), axis=1, return_inverse=True)[1].ravel()
+            rank = np.zeros(len(d), np.int64)
+            idx = np.nonzero(keep)[0]
+            g = groups[idx]
+            o = np.argsort(g, kind="stable")
+            first = np.searchsorted(g[o], g[o])
+            rank[idx[o]] = np.arange(len(o)) - first
+            keep &= ~limited | (rank < a["topk"])
+        item, cls = item[keep], cls[keep]
+        batch.objects.add(frame=np.asarray(slots, np.int32)[item], xyxy=xyxy[keep], confidence=d.scores[keep],
+                          class_id=cls, label=self._labels[np.clip(cls, 0, len(self._labels) - 1)] if len(cls) else None,
+                          component_id=cfg.gie_unique_id,
+                          parent=parents[item] if parents is not None else -1)
 
     # -- secondary mode: classify object crops -----------------------------------------------
-    def _wanted(self, obj: ObjectMeta) -> bool:
+    def _wanted(self, objs) -> np.ndarray:
+        """Mask of the batch's objects this secondary model works on."""
         cfg = self.cfg
         assert cfg is not None
-        if cfg.operate_on_gie_id >= 0 and obj.component_id != cfg.operate_on_gie_id:
-            return False
-        if cfg.operate_on_class_ids and obj.class_id not in cfg.operate_on_class_ids:
-            return False
-        w, h = obj.bbox.width, obj.bbox.height
-        if w < max(cfg.input_object_min_width, 1) or h < max(cfg.input_object_min_height, 1):
-            return False
-        if (cfg.input_object_max_width and w > cfg.input_object_max_width) or \
-                (cfg.input_object_max_height and h > cfg.input_object_max_height):
-            return False
-        return True
+        keep = np.ones(len(objs), bool)
+        if cfg.operate_on_gie_id >= 0:
+            keep &= objs.component_id == cfg.operate_on_gie_id
+        if cfg.operate_on_class_ids:
+            keep &= np.isin(objs.class_id, cfg.operate_on_class_ids)
+        b = objs.xyxy
+        w, h = b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]
+        keep &= (w >= max(cfg.input_object_min_width, 1)) & (h >= max(cfg.input_object_min_height, 1))
+        if cfg.input_object_max_width:
+            keep &= w <= cfg.input_object_max_width
+        if cfg.input_object_max_height:
+            keep &= h <= cfg.input_object_max_height
+        return keep
 
     def _secondary(self, batch: Batch) -> None:
         cfg = self.cfg
         assert cfg is not None and self.pre is not None
-        images, rois, targets = [], [], []
         reuse = cfg.classifier_async_mode or cfg.secondary_reinfer_interval > 0
         for t in batch.user_meta.get("terminated_tracks", ()):  # ended tracks need no cached result
             self._cache.pop((t.source_id, t.object_id), None)
-        for f in batch.frames:
-            for obj in f.meta.objects:
-                if not self._wanted(obj):
-                    continue
-                key = (f.source_id, obj.object_id)
-                if reuse and obj.object_id >= 0 and key in self._cache:
-                    at, cached = self._cache[key]
-                    if f.frame_num - at < max(cfg.secondary_reinfer_interval, 1) or \
-                            (cfg.classifier_async_mode and not cfg.secondary_reinfer_interval):
-                        obj.classifications.append(cached)
-                        continue
-                x1, y1, x2, y2 = obj.bbox.as_xyxy()
-                roi = (int(max(0, x1)), int(max(0, y1)), int(min(f.width, x2)), int(min(f.height, y2)))
-                if roi[2] - roi[0] < 1 or roi[3] - roi[1] < 1:
-                    continue
-                images.append(f.image if self.on_torch else f.to_numpy())
-                rois.append(roi)
-                targets.append((f, obj))
-        if not targets:
+        objs = batch.objects
+        if not len(objs):
             return
-        x, transforms = self.pre(images, rois)
+        rows = np.nonzero(self._wanted(objs))[0]
+        table, frames = batch.table, batch.frames
+        fidx = objs.frame[rows]
+        oids = objs.object_id[rows]
+        if reuse:  # cached results of tracked objects
+            fresh = np.ones(len(rows), bool)
+            every = max(cfg.secondary_reinfer_interval, 1)
+            for k, (fi, oid) in enumerate(zip(fidx.tolist(), oids.tolist())):
+                f = frames[fi]
+                hit = self._cache.get((f.source_id, oid)) if oid >= 0 else None
+                if hit is not None and (f.frame_num - hit[0] < every or
+                                        (cfg.classifier_async_mode and not cfg.secondary_reinfer_interval)):
+                    table.cols["classifications"][rows[k]] = [*(table.cols["classifications"][rows[k]] or []), hit[1]]
+                    fresh[k] = False
+            rows, fidx, oids = rows[fresh], fidx[fresh], oids[fresh]
+        box = objs.xyxy[rows]
+        size = np.asarray([(f.width, f.height) for f in frames], np.float64).reshape(-1, 2)[fidx]
+        roi = np.stack([np.maximum(0, box[:, 0]), np.maximum(0, box[:, 1]),
+                        np.minimum(size[:, 0], box[:, 2]), np.minimum(size[:, 1], box[:, 3])], 1).astype(np.int64)
+        ok = (roi[:, 2] - roi[:, 0] >= 1) & (roi[:, 3] - roi[:, 1] >= 1)
+        rows, fidx, oids, roi = rows[ok], fidx[ok], oids[ok], roi[ok]
+        if not len(rows):
+            return
+        images = [frames[i].image if self.on_torch else frames[i].to_numpy() for i in fidx.tolist()]
+        x, transforms = self.pre(images, [tuple(r) for r in roi.tolist()])
         outputs = self._run_model(x)
         if self.on_torch:
             from ..gpu import to_host
             outputs = {k: to_host(v.float() if v.is_floating_point() else v) for k, v in outputs.items()}
-        for i, (f, obj) in enumerate(targets):
-            if self.is_classifier:
-                c = self._classification(self.out_parser.parse(outputs, i, self.ctx))  # type: ignore[union-attr]
-                obj.classifications.append(c)
-                if reuse and obj.object_id >= 0:
-                    self._cache[(f.source_id, obj.object_id)] = (f.frame_num, c)
-            else:  # a detector on crops: children with this object as parent
-                d = self.out_parser.parse(outputs, i, self.ctx)  # type: ignore[union-attr]
-                for child in self._objects(d, transforms[i], f):
-                    child.parent = obj
-                    f.meta.objects.append(child)
+        if not self.is_classifier:  # a detector on crops: children with the object as parent
+            found = [self._select(self.out_parser.parse(outputs, i, self.ctx)) for i in range(len(rows))]  # type: ignore[union-attr]
+            item = np.repeat(np.arange(len(found)), [len(d) for d in found])
+            d = Detections(*(np.concatenate(c) for c in zip(*((x.xyxy, x.scores, x.classes) for x in found))))
+            self._add_objects(batch, item, d, transforms, fidx.tolist(), parents=rows)
+            return
+        col = table.cols["classifications"]
+        for i, (r, fi, oid) in enumerate(zip(rows.tolist(), fidx.tolist(), oids.tolist())):
+            c = self._classification(self.out_parser.parse(outputs, i, self.ctx))  # type: ignore[union-attr]
+            col[r] = [*(col[r] or []), c]
+            if reuse and oid >= 0:
+                self._cache[(frames[fi].source_id, oid)] = (frames[fi].frame_num, c)
 
     def stop(self) -> None:
         self._cache.clear()

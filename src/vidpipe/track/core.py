@@ -135,15 +135,28 @@ class TrackerCore:
 
     _FIELDS = ("key", "oid", "uid", "cls", "hits", "miss", "age", "first", "last", "box", "mean", "cov", "conf")
 
-    def __init__(self, params: TrackerParams, id_source=None):
+    def __init__(self, params: TrackerParams, id_source=None, *, unique_ids: bool = False):
+        """Object ids count per stream (key) from 0, so a stream's ids do not depend on which other
+        streams share its batches; unique_ids puts the key in the upper 32 bits (ids unique across
+        streams, like DeepStream's useUniqueID). `id_source` (an iterator) overrides both."""
         self.p = params
         self._next_uid = 0
-        self._ids = id_source if id_source is not None else iter(range(1 << 62))
+        self._ids = id_source
+        self._unique = unique_ids
+        self._counters: dict[int, int] = {}
         self.frame_count = 0
         self._past: dict[int, list] = {}  # uid -> [(frame, box)] while tentative (for past-frame meta)
         self.reset()
 
+    def _new_id(self, key: int) -> int:
+        if self._ids is not None:
+            return next(self._ids)
+        n = self._counters.get(key, 0)
+        self._counters[key] = n + 1
+        return (key << 32 | n) if self._unique else n
+
     def reset(self) -> None:
+        """Forgets every track; id counters keep counting, so ids are never reused."""
         self.key = np.zeros(0, np.int64)      # stream key
         self.oid = np.zeros(0, np.int64)      # object id, -1 while tentative
         self.uid = np.zeros(0, np.int64)      # internal id
@@ -232,8 +245,8 @@ class TrackerCore:
             self.conf[t] = v
             self.last[t] = frame_nums[d_frame[d]]
             newly = (self.oid[t] < 0) & (self.hits[t] >= p.min_hits)
-            for row in t[newly]:
-                self.oid[row] = next(self._ids)
+            for row in t[newly].tolist():
+                self.oid[row] = self._new_id(int(self.key[row]))
             for row in t[newly].tolist():
                 res.confirmed.append(self._info(row, self._past.pop(int(self.uid[row]), [])))
             for row, drow in zip(t[~newly & (self.oid[t] < 0)].tolist(), d[~newly & (self.oid[t] < 0)].tolist()):
@@ -256,7 +269,7 @@ class TrackerCore:
                 (np.zeros((k, 8)), np.zeros((k, 8, 8)))
             oid = np.full(k, -1, np.int64)
             if p.min_hits <= 1:
-                oid = np.fromiter((next(self._ids) for _ in range(k)), np.int64, k)
+                oid = np.fromiter((self._new_id(key) for key in d_key[new_rows].tolist()), np.int64, k)
             uid = np.arange(self._next_uid, self._next_uid + k)
             self._next_uid += k
             fn = frame_nums[d_frame[new_rows]]

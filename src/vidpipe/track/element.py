@@ -1,7 +1,6 @@
 """tracker: gives objects stable ids across frames, per stream (nvtracker's role)."""
 from __future__ import annotations
 
-import itertools
 import logging
 from typing import Any, Iterable
 
@@ -10,7 +9,7 @@ import numpy as np
 from ..config.yamlfile import load_yaml
 from ..core.element import Element
 from ..core.events import Event, StreamEOS
-from ..core.meta import BBox, Batch, ObjectMeta
+from ..core.meta import Batch
 from ..core.props import Prop
 from ..core.registry import register
 from ..errors import ConfigError
@@ -79,11 +78,13 @@ class Tracker(Element):
     tracker_height = Prop(int, 0, "accepted for DeepStream compatibility (ignored)")
     ll_lib_file = Prop(str, "", "accepted for DeepStream compatibility (ignored)")
     display_tracking_id = Prop(bool, True, "accepted for DeepStream compatibility (osd shows ids)")
+    unique_ids = Prop(bool, False, "ids unique across streams: the source id in the upper 32 bits (DeepStream's "
+                      "useUniqueID); otherwise each stream counts from 0, whatever else shares its batches")
 
     def __init__(self, name: str | None = None, **props: Any):
         super().__init__(name, **props)
         self.core: TrackerCore | None = None
-        self._labels: dict[int, str] = {}
+        self._labels: dict[tuple[int, int], str] = {}
         self._pending: list[TrackInfo] = []
         self._seen_detector: set[int] = set()
 
@@ -100,7 +101,7 @@ class Tracker(Element):
             self.params = make_params(algo, **conf)
         except (TypeError, ValueError) as e:
             raise ConfigError(str(e), file=self.ll_config_file or None) from None
-        self.core = TrackerCore(self.params, itertools.count())
+        self.core = TrackerCore(self.params, unique_ids=self.unique_ids)
 
     def reset(self) -> None:
         """Forget every track (ids keep counting up, so they stay unique)."""
@@ -110,7 +111,10 @@ class Tracker(Element):
 
     def handle_event(self, event: Event) -> None:
         if isinstance(event, StreamEOS) and self.core is not None:
-            self._pending += self.core.drop_stream(event.source_id)
+            ended = self.core.drop_stream(event.source_id)
+            for t in ended:
+                self._labels.pop((t.source_id, t.object_id), None)
+            self._pending += ended
         self.push(event)
 
     def finish(self) -> Iterable[Batch]:
@@ -136,43 +140,52 @@ class Tracker(Element):
             rounds[r].append(i)
         terminated, past = self._pending, []
         self._pending = []
+        objs = batch.objects
+        table = batch.table
+        fr, top = objs.frame, objs.parent_row < 0
+        xyxy, conf, cls = objs.xyxy, objs.confidence, objs.class_id
+        labels = table.cols["label"]
         for rnd in rounds:
             fs = [frames[i] for i in rnd]
-            objs, d_frame = [], []
+            pos = np.full(len(frames), -1, np.int64)
+            pos[rnd] = np.arange(len(rnd))
             detected = np.zeros(len(fs), bool)
             for j, f in enumerate(fs):
                 if f.meta.inferred_by:
                     self._seen_detector.add(f.source_id)
                 detected[j] = bool(f.meta.inferred_by) or (f.source_id not in self._seen_detector)
-                for o in f.meta.objects:
-                    if o.parent is None:
-                        objs.append(o)
-                        d_frame.append(j)
-            n = len(objs)
-            boxes = np.array([o.bbox.as_xyxy() for o in objs], np.float64).reshape(n, 4)
-            scores = np.fromiter((o.confidence for o in objs), np.float64, n)
-            classes = np.fromiter((o.class_id for o in objs), np.int64, n)
-            res = core.update(np.fromiter((f.source_id for f in fs), np.int64, len(fs)),
-                              np.fromiter((f.frame_num for f in fs), np.int64, len(fs)), detected,
-                              np.asarray(d_frame, np.int64), boxes, scores, classes)
-            for o, oid, conf, age in zip(objs, res.object_id.tolist(), res.confidence.tolist(), res.age.tolist()):
-                o.object_id, o.tracker_confidence, o.track_age = oid, conf, age
-                if oid >= 0 and oid not in self._labels:
-                    self._labels[oid] = o.label
-            for j, oid, cid, box, conf, age in res.shadows:
-                f = fs[j]
+            sel = np.nonzero((pos[fr] >= 0) & top)[0]
+            d_frame = pos[fr[sel]]
+            o = np.argsort(d_frame, kind="stable")  # frame by frame, each frame's objects in order
+            sel, d_frame = sel[o], d_frame[o]
+            keys = np.fromiter((f.source_id for f in fs), np.int64, len(fs))
+            res = core.update(keys, np.fromiter((f.frame_num for f in fs), np.int64, len(fs)), detected,
+                              d_frame, xyxy[sel].astype(np.float64), conf[sel].astype(np.float64),
+                              cls[sel].astype(np.int64))
+            table.cols["object_id"][sel] = res.object_id
+            table.cols["tracker_confidence"][sel] = res.confidence
+            table.cols["track_age"][sel] = res.age
+            for r, key, oid in zip(sel.tolist(), keys[d_frame].tolist(), res.object_id.tolist()):
+                if oid >= 0 and (key, oid) not in self._labels:
+                    self._labels[(key, oid)] = labels[r]
+            shadows = [s for s in res.shadows if not detected[s[0]]]
+            for j, oid, cid, box, c, age in res.shadows:
                 if detected[j]:
+                    f = fs[j]
                     f.meta.user_meta.setdefault("shadow_tracks", []).append(
                         TrackInfo(f.source_id, oid, cid, age, -1, f.frame_num, tuple(float(x) for x in box)))
-                    continue
-                x1, y1, x2, y2 = (float(v) for v in box)
-                f.meta.objects.append(ObjectMeta(cid, BBox(x1, y1, x2 - x1, y2 - y1), SHADOW_CONFIDENCE,
-                                                 self._labels.get(oid, str(cid)), object_id=oid,
-                                                 tracker_confidence=conf, track_age=age))
+            if shadows:  # the detector skipped these frames: tracked objects at their predicted place
+                j = np.asarray([s[0] for s in shadows])
+                batch.objects.add(frame=np.asarray(rnd)[j], xyxy=np.stack([s[3] for s in shadows]),
+                                  class_id=np.asarray([s[2] for s in shadows]), confidence=SHADOW_CONFIDENCE,
+                                  object_id=np.asarray([s[1] for s in shadows]),
+                                  tracker_confidence=np.asarray([s[4] for s in shadows]),
+                                  track_age=np.asarray([s[5] for s in shadows]),
+                                  label=[self._labels.get((int(keys[s[0]]), s[1]), str(s[2])) for s in shadows])
             terminated += res.terminated
             past += [t for t in res.confirmed if t.past]
             for t in res.terminated:
-                self._labels.pop(t.object_id, None)
+                self._labels.pop((t.source_id, t.object_id), None)
         if terminated:
             batch.user_meta["terminated_tracks"] = terminated
         if past:
