@@ -391,8 +391,8 @@ def test_gpu_pipeline_copies_no_frame_to_the_host(h264_squares, detector_config)
     assert transfers.frame_d2h == 0
     assert transfers.d2h_bytes < 90 * 1000  # detections only: a few boxes per batch
     assert all(len(f.objects) == 3 and f.image.device.type == "cuda" for f in osd_frames)
-    ids = {o.object_id for f in osd_frames for o in f.objects}
-    assert len(ids) == 9  # 3 squares x 3 streams, each tracked all through
+    ids = {(f.source_id, o.object_id) for f in osd_frames for o in f.objects}
+    assert ids == {(s, i) for s in range(3) for i in range(3)}  # 3 squares x 3 streams, tracked all through
 
 
 @cuda_only

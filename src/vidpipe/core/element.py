@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import logging
 import queue
 import threading
@@ -123,6 +124,30 @@ class Pad:
                     raise _Stopped()
 
 
+_name_counters: dict[str, Iterator[int]] = {}
+_name_lock = threading.Lock()
+
+
+def _default_name(factory: str) -> str:
+    """GStreamer's way: the factory name and a per-factory counter (streammux0, streammux1 ...)."""
+    with _name_lock:
+        counter = _name_counters.setdefault(factory, itertools.count())
+        return f"{factory}{next(counter)}"
+
+
+def request_pad_index(element: "Element", name: str, prefix: str, taken: dict) -> int:
+    """The index of a request pad named `prefix_%u` (the lowest free one) or `prefix_N`."""
+    if name == f"{prefix}_%u":
+        index = 0
+        while f"{prefix}_{index}" in taken:
+            index += 1
+        return index
+    head, _, tail = name.rpartition("_")
+    if head == prefix and tail.isdigit():
+        return int(tail)
+    raise LinkError(f"{element.factory_name} pads are named {prefix}_0, {prefix}_1, ...; got '{name}'")
+
+
 class Element:
     """Base of all elements. Subclasses declare `Prop`s and override `process` (or `generate`)."""
 
@@ -144,7 +169,7 @@ class Element:
 
     def __init__(self, name: str | None = None, **props: Any):
         self._props: dict[str, Any] = {}
-        self.name = name or f"{self.factory_name}{id(self) % 10000}"
+        self.name = name or _default_name(self.factory_name)
         self.pipeline: Pipeline | None = None
         self._abort = threading.Event()
         self._wake = threading.Event()  # interrupts a source's real-time waits

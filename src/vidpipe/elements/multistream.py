@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from ..core.element import Element, Pad
+from ..core.element import Element, Pad, request_pad_index
 from ..core.events import EOS, Event, StreamEOS, StreamStart
 from ..core.meta import Batch, DisplayMeta, Frame, FrameMeta
 from ..core.props import Prop
@@ -134,14 +134,7 @@ class _RequestSrcPads(Element):
     src_optional = True
 
     def request_pad(self, name: str = "src_%u") -> Pad:
-        if name == "src_%u":
-            index = 0
-            while f"src_{index}" in self.src_pads:
-                index += 1
-        elif name.startswith("src_") and name[4:].isdigit():
-            index = int(name[4:])
-        else:
-            raise LinkError(f"{self.factory_name} pads are named src_0, src_1, ...; got '{name}'")
+        index = request_pad_index(self, name, "src", self.src_pads)
         pad = Pad(self, f"src_{index}", "src")
         self.src_pads[pad.name] = pad
         return pad

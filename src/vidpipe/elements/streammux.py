@@ -4,7 +4,7 @@ from __future__ import annotations
 import queue
 import time
 
-from ..core.element import Element, Pad, _Stopped
+from ..core.element import Element, Pad, _Stopped, request_pad_index
 from ..core.events import EOS, StreamEOS, StreamStart
 from ..core.meta import Batch, Frame
 from ..core.props import Prop
@@ -65,14 +65,7 @@ class StreamMux(Element):
         self._waiting_for_sources = False  # the last stream was removed, not ended: stay up for new ones
 
     def request_pad(self, name: str = "sink_%u") -> Pad:
-        if name == "sink_%u":
-            index = 0  # the lowest free index: a removed stream's id is reused, as in DeepStream
-            while f"sink_{index}" in self.sink_pads:
-                index += 1
-        elif name.startswith("sink_") and name[5:].isdigit():
-            index = int(name[5:])
-        else:
-            raise LinkError(f"streammux pads are named sink_0, sink_1, ...; got '{name}'")
+        index = request_pad_index(self, name, "sink", self.sink_pads)  # a freed id is reused, as in DeepStream
         if f"sink_{index}" in self.sink_pads:
             raise LinkError(f"streammux '{self.name}': pad sink_{index} already requested")
         pad = _MuxPad(self, index)

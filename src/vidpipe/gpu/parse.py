@@ -90,10 +90,11 @@ def select(xyxy, scores, classes, thresholds, filtered=None, nms_iou: float | No
     b, s, c = xyxy[fi, ki], scores[fi, ki], cls[fi, ki]
     if nms_iou is not None and len(s):
         # class-aware, never across frames. batched_nms separates groups by shifting each box by
-        # group * (largest coordinate + 1) in the boxes' dtype: with sparse ids (frame * 1e6 + class)
-        # float32 lost the boxes beyond 2^24 and NMS stopped suppressing at batch >= 2. Dense ids
-        # (0..groups-1) and float64 keep the shifted boxes exact.
-        groups = torch.unique(fi * (int(c.max()) + 1) + c, return_inverse=True)[1]
+        # group * (largest coordinate + 1) in the boxes' dtype: in float32, ids frame * 1e6 + class
+        # pushed the boxes beyond 2^24, where they collapse, and NMS stopped suppressing at batch
+        # >= 2. In float64 the shifted boxes stay exact (ids < 2^22 x coordinates < 2^20 << 2^53),
+        # and no id has to be read back from the device.
+        groups = fi * 65536 + c
         idx = batched_nms(b.double(), s.double(), groups, float(nms_iou))
         fi, b, s, c = fi[idx], b[idx], s[idx], c[idx]
     packed = torch.cat([fi[:, None].float(), b.float(), s[:, None].float(), c[:, None].float()], 1)

@@ -456,7 +456,9 @@ class RtspServer:
                 return 200, {"Session": f"{s.id};timeout={int(self.session_timeout)}"}, b""
             return 200, {}, b""
         if method == "DESCRIBE":
-            m, _ = self._mount_for(uri)
+            m, rest = self._mount_for(uri)
+            if rest:  # a path below a mount is a track's control URL, never a presentation
+                raise RtspError(404)
             if not m.params:
                 raise RtspError(503)
             text = sdp(m.codec, m.params, address=self.host if self.host != "0.0.0.0" else "0.0.0.0",
@@ -464,7 +466,9 @@ class RtspServer:
             base = uri if uri.endswith("/") else uri + "/"
             return 200, {"Content-Type": "application/sdp", "Content-Base": base}, text
         if method == "SETUP":
-            m, _ = self._mount_for(uri)
+            m, rest = self._mount_for(uri)
+            if rest not in ("", "trackID=0"):  # the one track's control URL, or the presentation's
+                raise RtspError(404)
             transport = headers.get("transport", "")
             if headers.get("session"):
                 raise RtspError(459)  # one track per session: a second SETUP in a session is not needed

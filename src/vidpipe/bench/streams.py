@@ -51,9 +51,9 @@ def loops(clip: str, model: str, streams: int, frames: int) -> float:
 
 
 def pipeline(clip: str, streams: int, frames: int) -> float:
-    from .assets import default_infer_config
-    from .core.perf import PerfMonitor
-    from .flow import Flow
+    from ..assets import default_infer_config
+    from ..core.perf import PerfMonitor
+    from ..flow import Flow
     flow = Flow(batch_size=streams).capture(*([clip] * streams), num_buffers=frames)
     flow.infer(default_infer_config(0.4)).osd().sink("fakesink")
     p = flow.build()
@@ -65,8 +65,8 @@ def pipeline(clip: str, streams: int, frames: int) -> float:
 
 
 def run(stream_counts=(1, 4, 8, 16), sizes=((640, 360), (1280, 720)), frames: int = 100) -> list[dict]:
-    from .assets import default_model
-    from .synthetic import make_clip
+    from ..assets import default_model
+    from ..synthetic import make_clip
     model, _ = default_model()
     rows = []
     with tempfile.TemporaryDirectory(prefix="vidpipe-streams-") as tmp:

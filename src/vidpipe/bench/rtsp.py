@@ -78,7 +78,7 @@ def load_clients(url: str, n: int, seconds: float) -> None:
 
 def run(clients_list=(1, 10, 50), seconds: float = 8.0) -> list[dict]:
     import vidpipe
-    from .synthetic import make_clip
+    from ..synthetic import make_clip
 
     tmp = tempfile.mkdtemp(prefix="vidpipe-rtspbench-")
     clip = os.path.join(tmp, "clip.mp4")
@@ -106,9 +106,9 @@ def run(clients_list=(1, 10, 50), seconds: float = 8.0) -> list[dict]:
             return (sum(os.times()[:2]) - c0) / (time.monotonic() - t0)
         base = cpu_over(seconds / 2)
         for n in clients_list:
-            load = subprocess.Popen([sys.executable, "-c", f"from vidpipe.bench_rtsp import load_clients; load_clients({url!r}, {n - 1}, {seconds + 3})"],
+            load = subprocess.Popen([sys.executable, "-c", f"from vidpipe.bench.rtsp import load_clients; load_clients({url!r}, {n - 1}, {seconds + 3})"],
                                     stdout=subprocess.PIPE, text=True) if n > 1 else None
-            meas = subprocess.Popen([sys.executable, "-c", f"from vidpipe.bench_rtsp import measure_client; measure_client({url!r}, {seconds + 2})"],
+            meas = subprocess.Popen([sys.executable, "-c", f"from vidpipe.bench.rtsp import measure_client; measure_client({url!r}, {seconds + 2})"],
                                     stdout=subprocess.PIPE, text=True)
             time.sleep(1.5)
             cpu = cpu_over(seconds)

@@ -4,13 +4,14 @@ program do, measured in the same run on the same clip and model.
 For each stream count N (default 1, 4, 16, 32, 64), on a 1080p30 H.264 clip of about 6 Mbit/s:
   nvdec    - NVDEC alone: N threads decoding the clip (PyNvVideoCodec), nothing else
   model    - the model alone at batch N (the same torch backend: fp16, CUDA graph), input ready
-  hand     - a hand-written program: one thread per stream, PyNvVideoCodec decode, colour
-             conversion, resize and normalise in torch, the model per frame (fp16, batch 1),
-             NanoDet decoding + NMS in torch, boxes to the host
+  batched  - THE BASELINE: the batched hand-written loop in baseline_gpu.py (decoder thread per
+             stream, NV12 batch resized and converted at once, model at batch N, batched NMS)
+  per-frame- a per-frame loop: one thread per stream, the model per frame (fp16, batch 1, eager)
   vidpipe  - urisrc(device=cuda) x N -> streammux(batch N) -> infer -> tracker -> fakesink
-FPS are steady-state (from each side's first finished frame to its last). vidpipe's own host
-copies are counted (bytes per frame, and whole frames copied: 0 expected); a profiled run lists
-the CUDA device-to-host copies and their largest duration.
+FPS are steady-state (from each side's first finished frame to its last). Objects per frame are
+reported for every side; the run fails (exit 1) when vidpipe's differ from the batched
+baseline's by more than 2%. vidpipe's own host copies are counted (bytes per frame, and whole
+frames copied: 0 expected); a profiled run lists the CUDA device-to-host copies.
 """
 from __future__ import annotations
 
@@ -44,8 +45,8 @@ def make_bench_clip(path: str, *, source: str | None = None, frames: int = 150, 
     with film grain so the encoder spends about `bitrate` bits per second. Needs PyAV."""
     import cv2
 
-    from .media.reader import VideoReader
-    from .synthetic import background, default_squares, render, write_video
+    from ..media.reader import VideoReader
+    from ..synthetic import background, default_squares, render, write_video
     rng = np.random.default_rng(0)
     src = iter(VideoReader(source)) if source else None
     squares, bg = default_squares(width, height), background(width, height)
@@ -83,21 +84,19 @@ def _threads(n: int, fn) -> float:
 
 
 def nvdec_only(clip: str, streams: int, frames: int) -> float:
-    import torch
-
-    from .gpu.decode import NvDecReader
-    counts = [0] * streams
+    """Steady state: timed from each decoder's first frame (session start-up excluded)."""
+    from ..gpu.decode import NvDecReader
+    stamps: list[list[float]] = [[] for _ in range(streams)]
 
     def work(i: int) -> None:
-        while counts[i] < frames:
+        while len(stamps[i]) < frames:
             r = NvDecReader(clip)
             for _ in r.frames_nv12():
-                counts[i] += 1
-                if counts[i] >= frames:
+                stamps[i].append(time.perf_counter())
+                if len(stamps[i]) >= frames:
                     break
-        torch.cuda.synchronize()
-    wall = _threads(streams, work)
-    return sum(counts) / wall
+    _threads(streams, work)
+    return _steady(stamps)
 
 
 def model_only(backend, batch: int, seconds: float = 1.5) -> float:
@@ -115,15 +114,15 @@ def model_only(backend, batch: int, seconds: float = 1.5) -> float:
     return n * batch / (time.perf_counter() - t0)
 
 
-def hand_written(clip: str, streams: int, frames: int, module, names: list[str], parser, ctx) -> float:
-    """One thread per stream, no batching: what a Python user writes with these libraries."""
+def per_frame_loop(clip: str, streams: int, frames: int, module, names: list[str], parser, ctx) -> float:
+    """One thread per stream, no batching (the naive program; the baseline is baseline_gpu.py)."""
     import torch
     import torch.nn.functional as F
     from torchvision.ops import batched_nms
 
-    from .gpu.color import nv12_to_rgb
-    from .gpu.decode import NvDecReader
-    from .gpu.parse import candidates
+    from ..gpu.color import nv12_to_rgb
+    from ..gpu.decode import NvDecReader
+    from ..gpu.parse import candidates
     mean = torch.tensor([103.53, 116.28, 123.675], device="cuda").view(1, 3, 1, 1)
     stamps: list[list[float]] = [[] for _ in range(streams)]
 
@@ -141,7 +140,7 @@ def hand_written(clip: str, streams: int, frames: int, module, names: list[str],
                 b, s, c = candidates(parser, dict(zip(names, out)), ctx)
                 keep = s[0] >= 0.4
                 b, s, c = b[0][keep], s[0][keep], c[0][keep]
-                idx = batched_nms(b.float(), s.float(), c, 0.6)
+                idx = batched_nms(b.double(), s.double(), c, 0.6)
                 torch.cat([b[idx].float(), s[idx, None].float()], 1).cpu()
                 stamps[i].append(time.perf_counter())
                 n += 1
@@ -163,9 +162,9 @@ def _steady(stamps: list[list[float]]) -> float:
 def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = False) -> dict:
     import torch
 
-    from . import make_element
-    from .core.pipeline import Pipeline
-    from .gpu import transfers
+    from .. import make_element
+    from ..core.pipeline import Pipeline
+    from ..gpu import transfers
     p = Pipeline()
     mux = make_element("streammux", "mux", batch_size=streams, batched_push_timeout=40000)
     infer = make_element("infer", "infer", config_file_path=ini, device="cuda:0", batch_size=streams)
@@ -227,10 +226,11 @@ def find_model(path: str | None) -> str:
 def main_gpu(args: argparse.Namespace) -> int:
     import torch
 
-    from .gpu import require_cuda
-    from .gpu.backend import TorchBackend
-    from .infer.config import load_infer_config
-    from .infer.parsers import ParseContext, get_parser
+    from ..gpu import require_cuda
+    from ..gpu.backend import TorchBackend
+    from ..infer.config import load_infer_config
+    from ..infer.parsers import ParseContext, get_parser
+    from .baseline_gpu import batched_loop
     require_cuda("cuda:0", "vidpipe bench")
     model = find_model(args.model)
     with tempfile.TemporaryDirectory(prefix="vidpipe-gpubench-") as tmp:
@@ -246,9 +246,9 @@ def main_gpu(args: argparse.Namespace) -> int:
         parser = get_parser("nanodet")
         ctx = ParseContext(416, 416, 80, 0.4)
         parser.check(be.outputs, ctx)
-        results = []
-        print(f"{'streams':>7}{'frames':>8}{'NVDEC':>9}{'model':>9}{'hand':>9}{'vidpipe':>9}"
-              f"{'vs min':>8}{'vs hand':>9}{'D2H B/fr':>10}{'frames->host':>13}", flush=True)
+        results, wrong = [], []
+        print(f"{'streams':>7}{'frames':>8}{'NVDEC':>8}{'model':>8}{'batched':>9}{'perframe':>9}{'vidpipe':>9}"
+              f"{'vs batched':>11}{'vs min':>8}{'obj/fr base':>12}{'obj/fr vp':>10}{'frames->host':>13}", flush=True)
         for n in streams:
             frames = args.frames if args.frames != 250 else max(40, min(600, 4800 // n))
             ini = os.path.join(tmp, f"nanodet_b{n}.txt")
@@ -258,18 +258,29 @@ def main_gpu(args: argparse.Namespace) -> int:
             assert cfg.batch_size == n
             dec = nvdec_only(clip, n, frames)
             mod = model_only(be, n)
-            hand = hand_written(clip, n, frames, eager.module, [o.name for o in be.outputs], parser, ctx)
-            print(f"  {n} streams: NVDEC {dec:.0f} FPS, model {mod:.0f} img/s, hand-written {hand:.0f} FPS", flush=True)
+            base = batched_loop(clip, n, frames, be, parser, ctx)
+            naive = per_frame_loop(clip, n, min(frames, 120), eager.module, [o.name for o in be.outputs], parser, ctx)
             vp = vidpipe_run(clip, n, frames, ini)
             bound = min(dec, mod) or float("nan")
-            hand = hand or float("nan")
+            vp_opf = vp["objects"] / max(vp["frames"], 1)
+            diff = abs(vp_opf - base["objects_per_frame"]) / max(base["objects_per_frame"], 1e-9)
+            if diff > 0.02:
+                wrong.append(f"{n} streams: vidpipe {vp_opf:.2f} objects/frame, batched baseline "
+                             f"{base['objects_per_frame']:.2f} ({diff:.1%} apart)")
             row = {"streams": n, "frames_per_stream": frames, "nvdec_fps": round(dec, 1), "model_fps": round(mod, 1),
-                   "hand_fps": round(hand, 1), "vidpipe_fps": round(vp["fps"], 1),
-                   "vs_min_nvdec_model": round(vp["fps"] / bound, 3), "vs_hand": round(vp["fps"] / hand, 3),
+                   "batched_fps": round(base["fps"], 1), "per_frame_loop_fps": round(naive, 1),
+                   "vidpipe_fps": round(vp["fps"], 1), "vs_batched": round(vp["fps"] / base["fps"], 3),
+                   "vs_min_nvdec_model": round(vp["fps"] / bound, 3), "vs_per_frame_loop": round(vp["fps"] / naive, 3),
+                   "objects_per_frame_batched": round(base["objects_per_frame"], 3),
+                   "objects_per_frame_vidpipe": round(vp_opf, 3), "objects_per_frame_diff": round(diff, 4),
                    **{k: v for k, v in vp.items() if k != "fps"}}
             results.append(row)
-            print(f"{n:>7}{frames:>8}{dec:>9.0f}{mod:>9.0f}{hand:>9.0f}{vp['fps']:>9.0f}{row['vs_min_nvdec_model']:>8.2f}"
-                  f"{row['vs_hand']:>9.2f}{vp['d2h_bytes_per_frame']:>10.0f}{vp['frame_copies_to_host']:>13}", flush=True)
+            print(f"{n:>7}{frames:>8}{dec:>8.0f}{mod:>8.0f}{base['fps']:>9.0f}{naive:>9.0f}{vp['fps']:>9.0f}"
+                  f"{row['vs_batched']:>11.2f}{row['vs_min_nvdec_model']:>8.2f}{base['objects_per_frame']:>12.2f}"
+                  f"{vp_opf:>10.2f}{vp['frame_copies_to_host']:>13}", flush=True)
+            if args.json:  # after every row: a run cut short still leaves its figures
+                with open(args.json, "w") as fh:
+                    json.dump({"machine": info, "results": results, "wrong": wrong}, fh, indent=2)
         prof = None
         if args.profile:
             n = 16 if 16 in streams else streams[-1]
@@ -278,5 +289,8 @@ def main_gpu(args: argparse.Namespace) -> int:
             print(f"profiled {n} streams x 60 frames: {json.dumps(prof.get('profile'))}", flush=True)
         if args.json:
             with open(args.json, "w") as fh:
-                json.dump({"machine": info, "results": results, "profiled_run": prof}, fh, indent=2)
+                json.dump({"machine": info, "results": results, "profiled_run": prof, "wrong": wrong}, fh, indent=2)
+    if wrong:
+        print("FAILED: vidpipe's objects differ from the batched baseline's:\n  " + "\n  ".join(wrong), flush=True)
+        return 1
     return 0

@@ -39,7 +39,7 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
 
 
 def _resolve_clip(name: str) -> str:
-    from . import assets
+    from .. import assets
     if name == "default":
         return assets.default_clip()
     if name == "pets":
@@ -120,9 +120,9 @@ def hand_written_loop(clip: str, streams: int, frames: int, model: str, labels: 
 
 
 def vidpipe_pipeline(clip: str, streams: int, frames: int, threshold: float, outdir: str) -> float:
-    from . import assets
-    from .core.perf import PerfMonitor
-    from .flow import Flow
+    from .. import assets
+    from ..core.perf import PerfMonitor
+    from ..flow import Flow
 
     flow = Flow(batch_size=streams)
     flow.capture(*([clip] * streams), num_buffers=frames)
@@ -149,7 +149,7 @@ def machine() -> str:
 
 
 def main_tracker(args: argparse.Namespace) -> int:
-    from . import bench_tracker as bt
+    from . import tracker as bt
 
     print(f"machine: {machine()} (pinned to one core)")
     rows = bt.throughput()
@@ -179,7 +179,7 @@ def main_tracker(args: argparse.Namespace) -> int:
 
 
 def main_rtsp(args: argparse.Namespace) -> int:
-    from .bench_rtsp import run
+    from .rtsp import run
     print(f"machine: {machine()}")
     rows = run()
     print(f"{'clients':>8}{'CPU/client %':>14}{'pipeline CPU %':>16}{'latency median ms':>19}{'p95 ms':>8}")
@@ -193,7 +193,7 @@ def main_rtsp(args: argparse.Namespace) -> int:
 
 
 def main_streams(args: argparse.Namespace) -> int:
-    from .bench_streams import run
+    from .streams import run
     print(f"machine: {machine()}")
     print(f"{'size':<11}{'streams':>6}{'loops FPS':>12}{'vidpipe FPS':>14}{'ratio':>8}")
     rows = run(tuple(int(s) for s in args.streams.split(",")) if args.streams != "1,4" else (1, 4, 8, 16))
@@ -205,12 +205,12 @@ def main_streams(args: argparse.Namespace) -> int:
 
 def main(args: argparse.Namespace) -> int:
     if getattr(args, "make_clip", None):
-        from .bench_gpu import make_bench_clip
+        from .gpu import make_bench_clip
         src = _resolve_clip(args.clip_source) if args.clip_source else None
         print(make_bench_clip(args.make_clip, source=src))
         return 0
     if getattr(args, "device", "cpu") != "cpu":
-        from .bench_gpu import main_gpu
+        from .gpu import main_gpu
         return main_gpu(args)
     if getattr(args, "suite", "e2e") == "streams":
         return main_streams(args)
@@ -218,8 +218,8 @@ def main(args: argparse.Namespace) -> int:
         return main_tracker(args)
     if args.suite == "rtsp":
         return main_rtsp(args)
-    from . import assets
-    from .infer.labels import load_labels
+    from .. import assets
+    from ..infer.labels import load_labels
 
     model, labels_path = assets.default_model()
     labels = load_labels(labels_path)

@@ -13,7 +13,7 @@ from collections import Counter, defaultdict
 
 import numpy as np
 
-from .track import TrackerCore, make_params
+from ..track import TrackerCore, make_params
 
 
 def _scene(streams: int, objects: int, frames: int, seed: int = 0):
@@ -78,8 +78,8 @@ def throughput(objects_list=(1, 10, 100), streams_list=(1, 16, 64), budget: int 
 
 def detections_of(clip: str, frames: int | None = None, label: str = "person", threshold: float = 0.4):
     """Default-model detections of `label` per frame: list of (xyxy [K,4], scores [K])."""
-    from .assets import default_infer_config
-    from .flow import Flow
+    from ..assets import default_infer_config
+    from ..flow import Flow
     out = []
 
     def probe(pad, batch):
