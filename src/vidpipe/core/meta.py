@@ -242,7 +242,7 @@ class Frame:
         img = self.image
         if hasattr(img, "detach"):
             if img.device.type != "cpu":
-                from ..gpu import transfers
+                from .tensors import transfers
                 transfers.d2h(img.numel() * img.element_size(), frame=True)
             return img.detach().cpu().numpy()
         return img

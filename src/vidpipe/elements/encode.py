@@ -11,7 +11,7 @@ from ..core.meta import Batch, EncodedPacket
 from ..core.props import Prop
 from ..core.registry import register
 from ..errors import MediaError
-from ..gpu import is_tensor
+from ..core.tensors import is_tensor
 from ..media.writer import PacketMuxer, VideoEncoder, container_format
 
 log = logging.getLogger("vidpipe")

@@ -13,7 +13,7 @@ from ..core.meta import Batch, DisplayMeta, Frame, FrameMeta
 from ..core.props import Prop
 from ..core.registry import register
 from ..errors import LinkError
-from ..gpu import is_tensor
+from ..core.tensors import is_tensor
 
 
 @register("tiler", aliases={"nvmultistreamtiler": {}})

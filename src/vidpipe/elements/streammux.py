@@ -10,7 +10,7 @@ from ..core.meta import Batch, Frame
 from ..core.props import Prop
 from ..core.registry import register
 from ..errors import LinkError
-from ..gpu import is_tensor
+from ..core.tensors import is_tensor
 
 
 class _MuxPad(Pad):

@@ -10,19 +10,14 @@ without torch never loads this package unless a user asks for device=cuda (or ba
     parse.py      detector parsers in torch + batched NMS
     draw.py       osd and tiler drawing on the device
     encode.py     NVENC through PyNvVideoCodec (CPU x264 fallback in the encoder element)
-    jpeg.py       nvJPEG (torchvision.io.encode_jpeg on CUDA tensors)
 """
 from __future__ import annotations
 
-import threading
-from typing import Any
-
+from ..core.tensors import TransferCounter, is_tensor, to_host, transfers
 from ..errors import PropertyError
 
-
-def is_tensor(x: Any) -> bool:
-    """True for a torch tensor, without importing torch."""
-    return type(x).__module__.startswith("torch")
+__all__ = ["TransferCounter", "is_tensor", "to_host", "transfers", "torch_module", "normalize_device",
+           "require_cuda"]
 
 
 def torch_module(who: str = "device=cuda"):
@@ -57,39 +52,3 @@ def require_cuda(device: str, who: str):
     return torch
 
 
-class TransferCounter:
-    """Bytes vidpipe itself copies between device and host (frames, tensors, detections).
-    `vidpipe bench --device cuda` reports them per frame."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.reset()
-
-    def reset(self) -> None:
-        self.d2h_bytes = self.d2h_copies = self.h2d_bytes = self.h2d_copies = 0
-        self.frame_d2h = 0  # whole frames copied to the host (Frame.to_numpy on a GPU frame)
-
-    def d2h(self, nbytes: int, frame: bool = False) -> None:
-        with self._lock:
-            self.d2h_bytes += int(nbytes)
-            self.d2h_copies += 1
-            self.frame_d2h += int(frame)
-
-    def h2d(self, nbytes: int) -> None:
-        with self._lock:
-            self.h2d_bytes += int(nbytes)
-            self.h2d_copies += 1
-
-    def snapshot(self) -> dict[str, int]:
-        return {"d2h_bytes": self.d2h_bytes, "d2h_copies": self.d2h_copies, "h2d_bytes": self.h2d_bytes,
-                "h2d_copies": self.h2d_copies, "frame_d2h": self.frame_d2h}
-
-
-transfers = TransferCounter()
-
-
-def to_host(t) -> Any:
-    """A tensor as a numpy array, counted when it leaves a GPU."""
-    if t.device.type != "cpu":
-        transfers.d2h(t.numel() * t.element_size())
-    return t.detach().cpu().numpy()

@@ -8,9 +8,9 @@ from typing import Any
 def encode_jpeg(image: Any, quality: int = 90) -> bytes:
     """RGB HxWx3 uint8 (numpy, or a torch tensor: nvJPEG through torchvision on CUDA) -> JPEG bytes.
     Only the compressed bytes leave the GPU."""
-    from ..gpu import is_tensor
+    from ..core.tensors import is_tensor
     if is_tensor(image):
-        from ..gpu.jpeg import encode_jpeg_torch
+        from .nvjpeg import encode_jpeg_torch
         return encode_jpeg_torch(image, quality)
     import cv2
     ok, buf = cv2.imencode(".jpg", cv2.cvtColor(image, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)])

@@ -1,7 +1,7 @@
 """nvJPEG through torchvision.io.encode_jpeg (CUDA tensors are encoded on the GPU)."""
 from __future__ import annotations
 
-from . import transfers
+from ..core.tensors import transfers
 
 
 def encode_jpeg_torch(image, quality: int = 90) -> bytes:
