@@ -212,11 +212,15 @@ class BoxView:
     def left(self) -> float:
         return float(self._get()[0])
 
+    def _move(self, axis: int, v: float) -> None:
+        """Moves the box along x (0) or y (1) so its near edge is at v; the size stays."""
+        b = self._get()
+        size = b[axis + 2] - b[axis]
+        b[axis], b[axis + 2] = v, v + size
+
     @left.setter
     def left(self, v: float) -> None:
-        b = self._get()
-        w = b[2] - b[0]
-        b[0], b[2] = v, v + w
+        self._move(0, v)
 
     @property
     def top(self) -> float:
@@ -224,9 +228,7 @@ class BoxView:
 
     @top.setter
     def top(self, v: float) -> None:
-        b = self._get()
-        h = b[3] - b[1]
-        b[1], b[3] = v, v + h
+        self._move(1, v)
 
     @property
     def width(self) -> float:

@@ -276,7 +276,7 @@ class Infer(Element):
             infer_this = self._take_turn()
         if not infer_this:
             return batch
-        frames = [f for f in batch.frames]
+        frames = batch.frames
         if not frames:
             return batch
         assert self.pre is not None
@@ -300,9 +300,7 @@ class Infer(Element):
                 continue
             found.append(self._select(self.out_parser.parse(outputs, i, self.ctx)))  # type: ignore[union-attr]
         if found:
-            fi = np.repeat(np.arange(len(found)), [len(d) for d in found])
-            d = Detections(*(np.concatenate(c) for c in zip(*((x.xyxy, x.scores, x.classes) for x in found))))
-            self._add_objects(batch, fi, d, transforms, [f._slot for f in frames])
+            self._add_objects(batch, *Detections.stack(found), transforms, list(range(len(frames))))
         return batch
 
     def _torch_outputs(self, batch: Batch, outputs: dict, frames: list[Frame],
@@ -324,7 +322,7 @@ class Infer(Element):
                                            a.nms_iou_threshold if mode in (0, 2) else None)
         for f in frames:
             f.meta.inferred_by.append(cfg.gie_unique_id)
-        self._add_objects(batch, fi, Detections(xyxy, scores, classes), transforms, [f._slot for f in frames])
+        self._add_objects(batch, fi, Detections(xyxy, scores, classes), transforms, list(range(len(frames))))
         return None
 
     def _classification(self, probs: np.ndarray) -> Classification:
@@ -475,9 +473,7 @@ class Infer(Element):
             outputs = {k: to_host(v.float() if v.is_floating_point() else v) for k, v in outputs.items()}
         if not self.is_classifier:  # a detector on crops: children with the object as parent
             found = [self._select(self.out_parser.parse(outputs, i, self.ctx)) for i in range(len(rows))]  # type: ignore[union-attr]
-            item = np.repeat(np.arange(len(found)), [len(d) for d in found])
-            d = Detections(*(np.concatenate(c) for c in zip(*((x.xyxy, x.scores, x.classes) for x in found))))
-            self._add_objects(batch, item, d, transforms, fidx.tolist(), parents=rows)
+            self._add_objects(batch, *Detections.stack(found), transforms, fidx.tolist(), parents=rows)
             return
         col = table.cols["classifications"]
         for i, (r, fi, oid) in enumerate(zip(rows.tolist(), fidx.tolist(), oids.tolist())):

@@ -50,14 +50,10 @@ def colors(objs: Any) -> list[tuple[int, int, int]]:
             for c, k in zip(objs.data("color").tolist(), objs.class_id.tolist())]
 
 
-def box_bands(x1: int, y1: int, x2: int, y2: int, width: int) -> list[tuple[int, int, int, int]]:
-    """An object's outline as four filled bands (x1, y1, x2, y2 exclusive), `width` pixels thick,
-    centred on the box edges. The CPU and GPU osd both draw these."""
-    return [tuple(b) for b in bands(np.asarray([[x1, y1, x2, y2]]), width)[0].tolist()]
-
-
 def bands(boxes: np.ndarray, width: int) -> np.ndarray:
-    """Integer boxes [N,4] (already rounded) -> their outlines [N,4 bands,4] (x1, y1, x2, y2 exclusive)."""
+    """Integer boxes [N,4] (already rounded) -> their outlines as four filled bands each, [N,4,4]
+    (x1, y1, x2, y2 exclusive), `width` pixels thick and centred on the box edges. The CPU and GPU
+    osd both draw these."""
     t = max(1, int(width))
     lo = t // 2
     x1, y1, x2, y2 = (boxes[:, k:k + 1] - lo for k in range(4))

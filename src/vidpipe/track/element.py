@@ -168,12 +168,15 @@ class Tracker(Element):
             for r, key, oid in zip(sel.tolist(), keys[d_frame].tolist(), res.object_id.tolist()):
                 if oid >= 0 and (key, oid) not in self._labels:
                     self._labels[(key, oid)] = labels[r]
-            shadows = [s for s in res.shadows if not detected[s[0]]]
-            for j, oid, cid, box, c, age in res.shadows:
-                if detected[j]:
-                    f = fs[j]
-                    f.meta.user_meta.setdefault("shadow_tracks", []).append(
-                        TrackInfo(f.source_id, oid, cid, age, -1, f.frame_num, tuple(float(x) for x in box)))
+            shadows = []  # tracks not matched on frames the detector skipped: objects, below
+            for sh in res.shadows:
+                j, oid, cid, box, _, age = sh
+                if not detected[j]:
+                    shadows.append(sh)
+                    continue
+                f = fs[j]  # the detector ran and missed it: report the track, add no object
+                f.meta.user_meta.setdefault("shadow_tracks", []).append(
+                    TrackInfo(f.source_id, oid, cid, age, -1, f.frame_num, tuple(float(x) for x in box)))
             if shadows:  # the detector skipped these frames: tracked objects at their predicted place
                 j = np.asarray([s[0] for s in shadows])
                 batch.objects.add(frame=np.asarray(rnd)[j], xyxy=np.stack([s[3] for s in shadows]),

@@ -22,6 +22,14 @@ class Detections:
     def empty(cls) -> "Detections":
         return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
 
+    @classmethod
+    def stack(cls, per_item: list["Detections"]) -> tuple[np.ndarray, "Detections"]:
+        """Several items' candidates as one: (item index of each row, all rows)."""
+        item = np.repeat(np.arange(len(per_item)), [len(d) for d in per_item])
+        if not per_item:
+            return item, cls.empty()
+        return item, cls(*(np.concatenate(c) for c in zip(*((d.xyxy, d.scores, d.classes) for d in per_item))))
+
     def __len__(self) -> int:
         return len(self.scores)
 
