@@ -181,31 +181,63 @@ class FrameMeta:
         self.frame.objects = objs
 
 
-@dataclass(slots=True, eq=False)
 class Frame:
-    """One video frame of one stream. `image` is RGB uint8 HxWx3 (numpy or torch CUDA)."""
+    """One video frame of one stream. `image` is RGB uint8 HxWx3 (numpy, or a torch CUDA tensor).
 
-    image: Any
-    source_id: int = 0
-    frame_num: int = 0
-    pts_seconds: float = 0.0
-    meta: FrameMeta = field(default_factory=FrameMeta)
-    source_uri: str = ""
-    source_size: tuple[int, int] | None = None  # (width, height) before any muxer scaling
-    created_at: float = field(default_factory=time.monotonic)  # when the source made it (latency)
-    _table: ObjectTable | None = field(default=None, repr=False)  # the batch's object table
-    _slot: int = field(default=0, repr=False)                      # this frame's index in it
+    Frames decoded on the GPU arrive as NV12 (`frame.nv12`, [H*3/2, W] uint8 on the device): the
+    RGB image is made the first time something asks for `frame.image` (osd, tiler, encoder, a
+    probe), and the infer element makes its model input from the NV12 batch without it."""
 
-    def __post_init__(self) -> None:
+    __slots__ = ("_image", "nv12", "source_id", "frame_num", "pts_seconds", "meta", "source_uri",
+                 "source_size", "created_at", "_table", "_slot", "__weakref__")
+
+    def __init__(self, image: Any = None, source_id: int = 0, frame_num: int = 0, pts_seconds: float = 0.0,
+                 meta: FrameMeta | None = None, source_uri: str = "", source_size: tuple[int, int] | None = None,
+                 created_at: float | None = None, *, nv12: Any = None):
+        if image is None and nv12 is None:
+            raise ValueError("a Frame needs an image (RGB HxWx3) or nv12 pixels")
+        self._image = image
+        self.nv12 = nv12
+        self.source_id = source_id
+        self.frame_num = frame_num
+        self.pts_seconds = pts_seconds
+        self.meta = meta if meta is not None else FrameMeta()
+        self.source_uri = source_uri
+        self.source_size = source_size  # (width, height) before any muxer scaling
+        self.created_at = time.monotonic() if created_at is None else created_at  # when the source made it
+        self._table: ObjectTable | None = None  # the batch's object table
+        self._slot = 0                          # this frame's index in it
         self.meta.frame = self
 
     @property
+    def image(self) -> Any:
+        img = self._image
+        if img is None:  # NV12 from the decoder: RGB made once, when first asked for
+            from .tensors import nv12_to_rgb
+            img = self._image = nv12_to_rgb(self.nv12)
+        return img
+
+    @image.setter
+    def image(self, img: Any) -> None:
+        self._image = img
+        self.nv12 = None  # new pixels: the NV12 copy no longer matches
+
+    @property
+    def has_rgb(self) -> bool:
+        """Whether the RGB image exists already (False: only NV12, converted on first use)."""
+        return self._image is not None
+
+    @property
     def width(self) -> int:
-        return int(self.image.shape[1])
+        if self._image is None:
+            return int(self.nv12.shape[1])
+        return int(self._image.shape[1])
 
     @property
     def height(self) -> int:
-        return int(self.image.shape[0])
+        if self._image is None:
+            return int(self.nv12.shape[0]) * 2 // 3
+        return int(self._image.shape[0])
 
     @property
     def objects(self) -> ObjectSet:
@@ -234,7 +266,7 @@ class Frame:
 
     @property
     def device(self) -> str:
-        dev = getattr(self.image, "device", None)
+        dev = getattr(self._image if self._image is not None else self.nv12, "device", None)
         return str(dev) if dev is not None else "cpu"
 
     def to_numpy(self):
@@ -252,9 +284,10 @@ class Frame:
                 "pts": round(self.pts_seconds, 6), "objects": self.objects.to_dicts()}
 
     def __repr__(self) -> str:
-        shape = tuple(getattr(self.image, "shape", ()))
+        shape = (self.height, self.width, 3) if self._image is not None or self.nv12 is not None else ()
         return (f"Frame(source_id={self.source_id}, frame_num={self.frame_num}, "
-                f"pts_seconds={self.pts_seconds:.3f}, image={shape} on {self.device}, "
+                f"pts_seconds={self.pts_seconds:.3f}, image={shape} on {self.device}"
+                f"{'' if self.has_rgb else ' (NV12)'}, "
                 f"objects={len(self.objects)})")
 
 

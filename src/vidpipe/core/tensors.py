@@ -48,3 +48,18 @@ def to_host(t) -> Any:
     if t.device.type != "cpu":
         transfers.d2h(t.numel() * t.element_size())
     return t.detach().cpu().numpy()
+
+
+_nv12_to_rgb: Any = None  # set by vidpipe.gpu.color when it loads (it makes every NV12 frame there is)
+
+
+def register_nv12_to_rgb(fn: Any) -> None:
+    global _nv12_to_rgb
+    _nv12_to_rgb = fn
+
+
+def nv12_to_rgb(nv12: Any) -> Any:
+    """An NV12 frame [H*3/2, W] -> RGB [H, W, 3], by the converter the GPU package registered."""
+    if _nv12_to_rgb is None:
+        raise RuntimeError("an NV12 frame needs vidpipe.gpu.color (import it once; NVDEC sources do)")
+    return _nv12_to_rgb(nv12)

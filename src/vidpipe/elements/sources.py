@@ -149,7 +149,7 @@ class UriSource(Source):
                 if self.live:
                     pacer.wait(pts_offset + df.pts_seconds, self._wake)
                 frame = Frame(df.image, self.source_id, n, pts_offset + df.pts_seconds,
-                              source_uri=self.path, source_size=(reader.width, reader.height))
+                              source_uri=self.path, source_size=(reader.width, reader.height), nv12=df.nv12)
                 last = df.pts_seconds
                 first = last if first is None else first
                 count += 1

@@ -3,6 +3,8 @@ CPU path use). The chroma of each 2x2 block is added to its four luma samples th
 so no upsampled chroma plane is ever made: 7 kernels per frame."""
 from __future__ import annotations
 
+from ..core.tensors import register_nv12_to_rgb
+
 # rows: contribution of (U-128, V-128) to R, G, B
 _UV2RGB = ((0.0, -0.391, 2.018), (1.596, -0.813, 0.0))
 _cache: dict = {}
@@ -45,3 +47,33 @@ def rgb_to_nv12(rgb):
     uv = yuv[..., 1:].view(h // 2, 2, w // 2, 2, 2).mean(dim=(1, 3)) + 128.5
     out[h:] = uv.clamp_(0, 255).to(torch.uint8).view(h // 2, w)
     return out
+
+
+def nv12_to_rgb_on_device(nv12):
+    """nv12_to_rgb on the tensor's own GPU (called lazily from any thread)."""
+    import torch
+    if nv12.device.type != "cuda":
+        return nv12_to_rgb(nv12, nv12.shape[0] * 2 // 3)
+    with torch.cuda.device(nv12.device):
+        return nv12_to_rgb(nv12, nv12.shape[0] * 2 // 3)
+
+
+def nv12_batch_to_rgb_resized(nv12, height: int, width: int):
+    """A batch of NV12 frames [N, H*3/2, W] -> float RGB [N, 3, height, width] (0..255, not
+    rounded): the luma and chroma planes are resized first (bilinear, half-pixel centres), then
+    converted, so a model input is made from the decoder's output in a few launches, whatever N."""
+    import torch
+    import torch.nn.functional as F
+    n, rows, w = nv12.shape
+    h = rows * 2 // 3
+    y = F.interpolate(nv12[:, None, :h].float(), size=(height, width), mode="bilinear", align_corners=False)
+    uv = nv12[:, h:].reshape(n, h // 2, w // 2, 2).permute(0, 3, 1, 2).float()
+    uv = F.interpolate(uv, size=(height, width), mode="bilinear", align_corners=False) - 128.0
+    luma = (y - 16.0) * 1.164
+    u, v = uv[:, 0:1], uv[:, 1:2]
+    (_, gu, bu), (rv, gv, _) = _UV2RGB
+    rgb = torch.cat([luma + rv * v, luma + gu * u + gv * v, luma + bu * u], 1)
+    return rgb.clamp_(0, 255)
+
+
+register_nv12_to_rgb(nv12_to_rgb_on_device)

@@ -17,7 +17,7 @@ from typing import Iterator
 
 from ..errors import MediaError, UnsupportedCodecError
 from ..media.reader import DecodedFrame, uri_to_path
-from .color import nv12_to_rgb
+from . import color  # noqa: F401  (registers NV12 -> RGB for frames that arrive as NV12)
 
 log = logging.getLogger("vidpipe")
 
@@ -83,9 +83,10 @@ class NvDecReader:
                 break
 
     def __iter__(self) -> Iterator[DecodedFrame]:
+        """Frames as NV12 copies (the decoder reuses its surfaces); RGB is made when asked for."""
         with _on_device(self.device):
             for i, nv12 in enumerate(self.frames_nv12()):
-                yield DecodedFrame(nv12_to_rgb(nv12, self.height, self.width), i / self.fps, i)
+                yield DecodedFrame(None, i / self.fps, i, nv12=nv12[:self.height * 3 // 2, :self.width].clone())
 
     def close(self) -> None:
         self._dec = self._dmx = None

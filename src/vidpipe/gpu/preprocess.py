@@ -22,7 +22,7 @@ class TorchPreprocessor(Preprocessor):
     def _as_tensor(self, img):
         torch = self.torch
         if not isinstance(img, torch.Tensor):
-            from . import transfers
+            from ..core.tensors import transfers
             t = torch.from_numpy(img)
             if self.device.type != "cpu":
                 transfers.h2d(t.numel())
@@ -76,6 +76,40 @@ class TorchPreprocessor(Preprocessor):
                 nw, nh, px, py = self._geometry(iw, ih)
                 canvas[i, :, py:py + nh, px:px + nw] = self._resize(crop.permute(2, 0, 1)[None].float(), nw, nh)[0]
                 transforms[i] = Transform(nw / iw, nh / ih, px, py, x1, y1)
+        return self._finish(canvas), transforms  # type: ignore[return-value]
+
+    def from_nv12(self, nv12s):
+        """Whole frames given as NV12 [H*3/2, W] tensors -> the model input: frames of one size are
+        stacked, their planes resized to the network size and converted together (a few launches
+        per batch; no full-size RGB image is made). Not rounded to whole grey levels, unlike the
+        RGB path: within about one level of it."""
+        from .color import nv12_batch_to_rgb_resized
+        torch = self.torch
+        n = len(nv12s)
+        canvas = torch.zeros((n, 3, self.height, self.width), dtype=torch.float32, device=self.device)
+        transforms: list[Transform | None] = [None] * n
+        groups: dict[tuple, list[int]] = {}
+        for i, t in enumerate(nv12s):
+            groups.setdefault(tuple(t.shape), []).append(i)
+        for shape, idx in groups.items():
+            ih, iw = shape[0] * 2 // 3, shape[1]
+            nw, nh, px, py = self._geometry(iw, ih)
+            x = torch.stack([nv12s[i] for i in idx]) if len(idx) > 1 else nv12s[idx[0]][None]
+            x = nv12_batch_to_rgb_resized(x.to(self.device), nh, nw)
+            if len(idx) == n and (px, py, nw, nh) == (0, 0, self.width, self.height):
+                canvas = x
+            else:
+                canvas[idx, :, py:py + nh, px:px + nw] = x
+            t = Transform(nw / iw, nh / ih, px, py)
+            for i in idx:
+                transforms[i] = t
+        if self.dtype.kind in "ui":  # integer models get whole values, as from the RGB path
+            canvas = canvas.round_()
+        return self._finish(canvas), transforms
+
+    def _finish(self, canvas):
+        """float RGB [N, 3, H, W] at the network size -> colour order, scale/offsets, dtype, layout."""
+        torch = self.torch
         x = canvas
         if self.color == 1:
             x = x.flip(1)
@@ -92,4 +126,4 @@ class TorchPreprocessor(Preprocessor):
             x = x.to(self.out_dtype)
         if self.layout == "NHWC":
             x = x.permute(0, 2, 3, 1)
-        return x.contiguous(), transforms  # type: ignore[return-value]
+        return x.contiguous()

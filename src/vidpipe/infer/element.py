@@ -280,7 +280,10 @@ class Infer(Element):
         if not frames:
             return batch
         assert self.pre is not None
-        x, transforms = self.pre([f.image if self.on_torch else f.to_numpy() for f in frames])
+        if self.on_torch and all(not f.has_rgb for f in frames):  # NVDEC frames: input from the NV12 batch
+            x, transforms = self.pre.from_nv12([f.nv12 for f in frames])  # type: ignore[attr-defined]
+        else:
+            x, transforms = self.pre([f.image if self.on_torch else f.to_numpy() for f in frames])
         outputs = self._run_model(x)
         if self.on_torch:
             outputs = self._torch_outputs(batch, outputs, frames, transforms)

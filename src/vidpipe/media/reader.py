@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Any, Iterator
 from urllib.parse import urlparse
 
 import numpy as np
@@ -32,9 +32,10 @@ def is_network(uri: str) -> bool:
 
 @dataclass
 class DecodedFrame:
-    image: np.ndarray  # RGB uint8 HxWx3
+    image: Any  # RGB uint8 HxWx3 (None when only nv12 is given)
     pts_seconds: float
     index: int
+    nv12: Any = None  # NV12 [H*3/2, W] on the GPU (NVDEC): RGB is made from it when needed
 
 
 _IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
