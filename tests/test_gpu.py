@@ -66,7 +66,7 @@ def test_rgb_to_nv12_round_trip():
 def test_torch_preprocess_matches_cpu(keep_aspect):
     import torch
 
-    from vidpipe.gpu.preprocess import TorchPreprocessor
+    from vidpipe.infer.preprocess_torch import TorchPreprocessor
     from vidpipe.infer.backends.base import TensorInfo
     from vidpipe.infer.config import InferConfig
     from vidpipe.infer.preprocess import Preprocessor
@@ -90,7 +90,7 @@ def test_model_input_from_nv12_matches_the_rgb_path(keep_aspect):
     import torch
 
     from vidpipe.gpu.color import nv12_to_rgb
-    from vidpipe.gpu.preprocess import TorchPreprocessor
+    from vidpipe.infer.preprocess_torch import TorchPreprocessor
     from vidpipe.infer.backends.base import TensorInfo
     from vidpipe.infer.config import InferConfig
     info = TensorInfo("x", (1, 3, 208, 208), np.dtype(np.float32))
@@ -111,7 +111,7 @@ def test_model_input_from_nv12_matches_the_rgb_path(keep_aspect):
 def test_torch_backend_makes_batch_one_model_dynamic(nanodet_ini):
     import onnxruntime as ort
 
-    from vidpipe.gpu.backend import TorchBackend
+    from vidpipe.infer.backends.pytorch import TorchBackend
     model = os.path.join(SHARED, "models", "nanodet_m416.onnx")
     be = TorchBackend(model, device="cpu", precision="fp32")
     assert be.batch_patched and not be.per_item and be.max_batch is None
@@ -130,8 +130,8 @@ def test_torch_parsers_match_numpy_parsers(nanodet_ini):
     """Candidates decoded in torch equal the numpy parser's for the same output tensors."""
     import torch
 
-    from vidpipe.gpu.backend import TorchBackend
-    from vidpipe.gpu.parse import candidates
+    from vidpipe.infer.backends.pytorch import TorchBackend
+    from vidpipe.infer.parsers.pytorch import candidates
     from vidpipe.infer.parsers import ParseContext, get_parser
     be = TorchBackend(os.path.join(SHARED, "models", "nanodet_m416.onnx"), device="cpu", precision="fp32")
     ctx = ParseContext(416, 416, 80, 0.05)
@@ -347,7 +347,7 @@ def test_nvdec_source_gives_cuda_frames_with_the_right_pixels(h264_squares):
 def test_cuda_graph_fp16_backend_matches_eager(nanodet_ini):
     import torch
 
-    from vidpipe.gpu.backend import TorchBackend
+    from vidpipe.infer.backends.pytorch import TorchBackend
     model = os.path.join(SHARED, "models", "nanodet_m416.onnx")
     g = TorchBackend(model, device="cuda:0", precision="fp16")
     e = TorchBackend(model, device="cuda:0", precision="fp32", cuda_graphs=False)

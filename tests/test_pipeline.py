@@ -250,3 +250,23 @@ def test_batch_fills_to_batch_size(clip, detector_config):
     p.run()
     assert [len(s) for s in sizes] == [4] * (len(truth) // 4) + ([len(truth) % 4] if len(truth) % 4 else [])
     assert sum(sizes, []) == list(range(len(truth)))
+
+
+def test_frames_are_freed_without_the_cycle_collector():
+    """A frame (and its picture) goes as soon as nothing refers to it: no reference cycle
+    (FrameMeta -> Frame was one, and decoded pictures piled up until the GC ran)."""
+    import gc
+    import weakref
+
+    from vidpipe import Batch, BBox, Frame, ObjectMeta
+    gc.disable()
+    try:
+        f = Frame(np.zeros((720, 1280, 3), np.uint8), 0, 0)
+        f.objects.append(ObjectMeta(1, BBox(1, 2, 3, 4), 0.5, "x"))
+        b = Batch([f])
+        assert b.frames[0].meta.frame is f and len(f.meta.objects) == 1
+        ref = weakref.ref(f)
+        del f, b
+        assert ref() is None
+    finally:
+        gc.enable()

@@ -54,8 +54,8 @@ def _resolve_clip(name: str) -> str:
 
 
 def hand_written_loop(clip: str, streams: int, frames: int, model: str, labels: dict[int, str],
-                      threshold: float, outdir: str) -> float:
-    """The baseline. Returns frames per second over all streams."""
+                      threshold: float, outdir: str) -> tuple[float, int]:
+    """The baseline. Returns frames per second over all streams, and the objects it drew."""
     import av
     import cv2
     from ai_edge_litert.interpreter import Interpreter
@@ -80,7 +80,7 @@ def hand_written_loop(clip: str, streams: int, frames: int, model: str, labels: 
         st.options = {"preset": "veryfast", "crf": "23"}
         outs_c.append(o)
         enc.append(st)
-    n = 0
+    n = found = 0
     active = list(range(streams))
     count = [0] * streams
     while active:
@@ -101,6 +101,7 @@ def hand_written_loop(clip: str, streams: int, frames: int, model: str, labels: 
             for i in range(k):
                 if scores[i] < threshold:
                     continue
+                found += 1
                 y1, x1, y2, x2 = boxes[i]
                 p1, p2 = (int(x1 * w), int(y1 * h)), (int(x2 * w), int(y2 * h))
                 cv2.rectangle(img, p1, p2, (0, 255, 0), 2)
@@ -116,10 +117,10 @@ def hand_written_loop(clip: str, streams: int, frames: int, model: str, labels: 
             outs_c[s].mux(pkt)
         outs_c[s].close()
         ins[s].close()
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), found
 
 
-def vidpipe_pipeline(clip: str, streams: int, frames: int, threshold: float, outdir: str) -> float:
+def vidpipe_pipeline(clip: str, streams: int, frames: int, threshold: float, outdir: str) -> tuple[float, int]:
     from .. import assets
     from ..core.perf import PerfMonitor
     from ..flow import Flow
@@ -132,7 +133,21 @@ def vidpipe_pipeline(clip: str, streams: int, frames: int, threshold: float, out
     perf = PerfMonitor(p["sink"].sink_pad)
     t0 = time.perf_counter()
     p.run(handle_signals=False)
-    return perf.frames / (time.perf_counter() - t0)
+    return perf.frames / (time.perf_counter() - t0), sum(perf.objects.values())
+
+
+def same_objects(name: str, ours: int, theirs: int, wrong: list[str], tolerance: float = 0.02) -> None:
+    """Records a row whose object count differs from the baseline's by more than `tolerance`."""
+    if abs(ours - theirs) > tolerance * max(theirs, 1):
+        wrong.append(f"{name}: vidpipe found {ours} objects, the baseline {theirs}")
+
+
+def finish(wrong: list[str]) -> int:
+    """Exit status of a suite: 1 (and why) when some row's outputs differ from its baseline's."""
+    if wrong:
+        print("FAILED: outputs differ from the baseline's:\n  " + "\n  ".join(wrong), flush=True)
+        return 1
+    return 0
 
 
 def machine() -> str:
@@ -197,10 +212,13 @@ def main_streams(args: argparse.Namespace) -> int:
     print(f"machine: {machine()}")
     print(f"{'size':<11}{'streams':>6}{'loops FPS':>12}{'vidpipe FPS':>14}{'ratio':>8}")
     rows = run(tuple(int(s) for s in args.streams.split(",")) if args.streams != "1,4" else (1, 4, 8, 16))
+    wrong: list[str] = []
+    for r in rows:
+        same_objects(f"{r['size']} x{r['streams']}", r["vidpipe_objects"], r["loops_objects"], wrong)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"machine": machine(), "streams": rows}, fh, indent=2)
-    return 0
+            json.dump({"machine": machine(), "streams": rows, "wrong": wrong}, fh, indent=2)
+    return finish(wrong)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -224,25 +242,30 @@ def main(args: argparse.Namespace) -> int:
     model, labels_path = assets.default_model()
     labels = load_labels(labels_path)
     threshold = 0.4
-    results = []
+    results, wrong = [], []
     print(f"machine: {machine()}")
-    print(f"{'clip':<28}{'streams':>8}{'loop FPS':>10}{'vidpipe FPS':>13}{'ratio':>8}")
+    print(f"{'clip':<28}{'streams':>8}{'loop FPS':>10}{'vidpipe FPS':>13}{'ratio':>8}{'objects loop/vidpipe':>22}")
     for clip_name in args.clips.split(","):
         clip = _resolve_clip(clip_name.strip())
         for streams in (int(s) for s in args.streams.split(",")):
             loop_fps, vp_fps = 0.0, 0.0
             with tempfile.TemporaryDirectory(prefix="vidpipe-bench-") as tmp:
                 for _ in range(args.repeat):
-                    loop_fps = max(loop_fps, hand_written_loop(clip, streams, args.frames, model, labels, threshold, tmp))
-                    vp_fps = max(vp_fps, vidpipe_pipeline(clip, streams, args.frames, threshold, tmp))
+                    fps, loop_objs = hand_written_loop(clip, streams, args.frames, model, labels, threshold, tmp)
+                    loop_fps = max(loop_fps, fps)
+                    fps, vp_objs = vidpipe_pipeline(clip, streams, args.frames, threshold, tmp)
+                    vp_fps = max(vp_fps, fps)
             ratio = vp_fps / loop_fps if loop_fps else float("nan")
+            same_objects(f"{os.path.basename(clip)} x{streams}", vp_objs, loop_objs, wrong)
             results.append({"clip": os.path.basename(clip), "streams": streams, "frames_per_stream": args.frames,
-                            "loop_fps": round(loop_fps, 2), "vidpipe_fps": round(vp_fps, 2), "ratio": round(ratio, 3)})
-            print(f"{os.path.basename(clip):<28}{streams:>8}{loop_fps:>10.1f}{vp_fps:>13.1f}{ratio:>7.2f}x", flush=True)
+                            "loop_fps": round(loop_fps, 2), "vidpipe_fps": round(vp_fps, 2), "ratio": round(ratio, 3),
+                            "loop_objects": loop_objs, "vidpipe_objects": vp_objs})
+            print(f"{os.path.basename(clip):<28}{streams:>8}{loop_fps:>10.1f}{vp_fps:>13.1f}{ratio:>7.2f}x"
+                  f"{f'{loop_objs}/{vp_objs}':>22}", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({"machine": machine(), "results": results}, fh, indent=2)
-    return 0
+            json.dump({"machine": machine(), "results": results, "wrong": wrong}, fh, indent=2)
+    return finish(wrong)
 
 
 if __name__ == "__main__":  # pragma: no cover

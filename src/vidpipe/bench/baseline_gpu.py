@@ -27,7 +27,7 @@ def batched_loop(clip: str, streams: int, frames: int, backend, parser, ctx, *, 
     from torchvision.ops import batched_nms
 
     from ..gpu.decode import NvDecReader
-    from ..gpu.parse import candidates
+    from ..infer.parsers.pytorch import candidates
 
     queues = [queue.Queue(maxsize=4) for _ in range(streams)]
 

@@ -122,7 +122,7 @@ def per_frame_loop(clip: str, streams: int, frames: int, module, names: list[str
 
     from ..gpu.color import nv12_to_rgb
     from ..gpu.decode import NvDecReader
-    from ..gpu.parse import candidates
+    from ..infer.parsers.pytorch import candidates
     mean = torch.tensor([103.53, 116.28, 123.675], device="cuda").view(1, 3, 1, 1)
     stamps: list[list[float]] = [[] for _ in range(streams)]
 
@@ -227,7 +227,7 @@ def main_gpu(args: argparse.Namespace) -> int:
     import torch
 
     from ..gpu import require_cuda
-    from ..gpu.backend import TorchBackend
+    from ..infer.backends.pytorch import TorchBackend
     from ..infer.config import load_infer_config
     from ..infer.parsers import ParseContext, get_parser
     from .baseline_gpu import batched_loop
@@ -290,7 +290,5 @@ def main_gpu(args: argparse.Namespace) -> int:
         if args.json:
             with open(args.json, "w") as fh:
                 json.dump({"machine": info, "results": results, "profiled_run": prof, "wrong": wrong}, fh, indent=2)
-    if wrong:
-        print("FAILED: vidpipe's objects differ from the batched baseline's:\n  " + "\n  ".join(wrong), flush=True)
-        return 1
-    return 0
+    from . import finish
+    return finish(wrong)

@@ -20,7 +20,7 @@ clip, model, frames = sys.argv[1], sys.argv[2], int(sys.argv[3])
 it = Interpreter(model_path=model, num_threads=os.cpu_count()); it.allocate_tensors()
 inp = it.get_input_details()[0]; outs = it.get_output_details(); _, H, W, _ = inp["shape"]
 print("ready", flush=True); sys.stdin.readline()
-n = 0
+n = found = 0
 with av.open(clip) as c:
     c.streams.video[0].thread_type = "AUTO"
     for f in c.decode(video=0):
@@ -29,15 +29,16 @@ with av.open(clip) as c:
         boxes = it.get_tensor(outs[0]["index"])[0]; scores = it.get_tensor(outs[2]["index"])[0]
         for i in range(int(it.get_tensor(outs[3]["index"])[0])):
             if scores[i] >= 0.4:
+                found += 1
                 y1, x1, y2, x2 = boxes[i]
                 cv2.rectangle(img, (int(x1 * w), int(y1 * h)), (int(x2 * w), int(y2 * h)), (0, 255, 0), 2)
         n += 1
         if n >= frames: break
-print(n, flush=True)
+print(n, found, flush=True)
 '''
 
 
-def loops(clip: str, model: str, streams: int, frames: int) -> float:
+def loops(clip: str, model: str, streams: int, frames: int) -> tuple[float, int]:
     procs = [subprocess.Popen([sys.executable, "-c", LOOP, clip, model, str(frames)], stdin=subprocess.PIPE,
                               stdout=subprocess.PIPE, text=True) for _ in range(streams)]
     for p in procs:
@@ -46,11 +47,11 @@ def loops(clip: str, model: str, streams: int, frames: int) -> float:
     for p in procs:
         p.stdin.write("go\n")
         p.stdin.flush()
-    total = sum(int(p.communicate()[0].strip()) for p in procs)
-    return total / (time.perf_counter() - t0)
+    counts = [tuple(int(v) for v in p.communicate()[0].split()) for p in procs]
+    return sum(n for n, _ in counts) / (time.perf_counter() - t0), sum(k for _, k in counts)
 
 
-def pipeline(clip: str, streams: int, frames: int) -> float:
+def pipeline(clip: str, streams: int, frames: int) -> tuple[float, int]:
     from ..assets import default_infer_config
     from ..core.perf import PerfMonitor
     from ..flow import Flow
@@ -61,7 +62,7 @@ def pipeline(clip: str, streams: int, frames: int) -> float:
     p.start()  # model loaded and sources opened before the clock starts, as for the loops
     t0 = time.perf_counter()
     p.run(handle_signals=False)
-    return perf.frames / (time.perf_counter() - t0)
+    return perf.frames / (time.perf_counter() - t0), sum(perf.objects.values())
 
 
 def run(stream_counts=(1, 4, 8, 16), sizes=((640, 360), (1280, 720)), frames: int = 100) -> list[dict]:
@@ -74,9 +75,9 @@ def run(stream_counts=(1, 4, 8, 16), sizes=((640, 360), (1280, 720)), frames: in
             clip = os.path.join(tmp, f"clip_{w}x{h}.mp4")
             make_clip(clip, frames=frames, width=w, height=h, crf=23)
             for n in stream_counts:
-                lf = loops(clip, model, n, frames)
-                vf = pipeline(clip, n, frames)
+                lf, lo = loops(clip, model, n, frames)
+                vf, vo = pipeline(clip, n, frames)
                 rows.append({"size": f"{w}x{h}", "streams": n, "loops_fps": round(lf, 1), "vidpipe_fps": round(vf, 1),
-                             "ratio": round(vf / lf, 2)})
-                print(f"{w}x{h:<6}{n:>8}{lf:>12.1f}{vf:>14.1f}{vf / lf:>8.2f}x", flush=True)
+                             "ratio": round(vf / lf, 2), "loops_objects": lo, "vidpipe_objects": vo})
+                print(f"{w}x{h:<6}{n:>8}{lf:>12.1f}{vf:>14.1f}{vf / lf:>8.2f}x  objects {lo}/{vo}", flush=True)
     return rows

@@ -35,7 +35,26 @@ OBJECT = ("label", "classifications", "user_meta", "color")
 COLUMNS = (*NUMERIC, *OBJECT)
 
 
+_templates: dict[tuple[str, int], np.ndarray] = {}
+
+
+def _round_up(n: int) -> int:
+    """Capacities are powers of two (at least 8), so few column templates serve every table."""
+    return max(8, 1 << (max(n, 1) - 1).bit_length())
+
+
 def _empty(name: str, cap: int, dtype: Any = None) -> np.ndarray:
+    """A column of `cap` default values (built-in columns: copied from a cached template, which
+    is several times cheaper than np.full for the small tables of a batch)."""
+    if dtype is None and cap <= 4096:
+        t = _templates.get((name, cap))
+        if t is None:
+            t = _templates[(name, cap)] = _fill(name, cap, None)
+        return t.copy()
+    return _fill(name, cap, dtype)
+
+
+def _fill(name: str, cap: int, dtype: Any) -> np.ndarray:
     if name in NUMERIC:
         dt, tail, default = NUMERIC[name]
         return np.full((cap, *tail), default, dt)
@@ -52,10 +71,13 @@ class ObjectTable:
     than this class directly."""
 
     __slots__ = ("cols", "extra", "n", "dead", "_version", "_index")
+    _index: "tuple[int, np.ndarray, list[int]] | None"
+
+    _EMPTY = {k: _empty(k, 0) for k in COLUMNS}  # zero-length: never written, replaced on growth
 
     def __init__(self, capacity: int = 0):
-        cap = max(int(capacity), 0)
-        self.cols: dict[str, np.ndarray] = {k: _empty(k, cap) for k in COLUMNS}
+        cap = _round_up(int(capacity)) if capacity > 0 else 0
+        self.cols: dict[str, np.ndarray] = dict(self._EMPTY) if cap == 0 else {k: _empty(k, cap) for k in COLUMNS}
         self.extra: dict[str, np.ndarray] = {}
         self.n = 0
         self.dead = 0          # rows marked removed (frame == -1), dropped at the next compaction
@@ -78,7 +100,7 @@ class ObjectTable:
         cap = len(self.cols["frame"])
         if need <= cap:
             return
-        new_cap = max(need, 2 * cap, 8)
+        new_cap = _round_up(max(need, 2 * cap))
         for group in (self.cols, self.extra):
             for name, a in group.items():
                 b = _empty(name, new_cap, a.dtype if group is self.extra else None)
@@ -151,17 +173,22 @@ class ObjectTable:
         if self.n == 0:
             return np.zeros(0, np.int64)
         idx = self._index
-        if idx is None or idx[0] != self._version:
+        if idx is None or idx[0] != self._version:  # once per change: rows grouped by frame
             f = self.cols["frame"][:self.n]
             order = np.argsort(f, kind="stable")
-            idx = self._index = (self._version, order, f[order])
-        _, order, sf = idx
-        lo, hi = np.searchsorted(sf, [slot, slot + 1])
-        return order[lo:hi]
+            bounds = np.searchsorted(f[order], np.arange(max(int(f.max()), 0) + 2)).tolist()
+            idx = self._index = (self._version, order, bounds)
+        _, order, bounds = idx
+        if slot < 0 or slot + 1 >= len(bounds):
+            return order[:0]
+        return order[bounds[slot]:bounds[slot + 1]]
 
     @staticmethod
     def concat(parts: list[tuple["ObjectTable", np.ndarray, int]]) -> "ObjectTable":
         """Rows gathered from several tables: parts = [(table, rows, new frame index)]."""
+        if all(t is parts[0][0] for t, _, _ in parts):  # frames of one batch, batched again
+            rows = np.concatenate([r for _, r, _ in parts])
+            return parts[0][0].take(rows, np.repeat([s for _, _, s in parts], [len(r) for _, r, _ in parts]))
         total = sum(len(r) for _, r, _ in parts)
         out = ObjectTable(total)
         names_extra: dict[str, Any] = {}

@@ -7,37 +7,36 @@ from ..core.element import Element
 from ..core.meta import Batch, Frame
 from ..core.props import Prop
 from ..core.registry import register
-from ..media.overlay import (FONT, bands, captions, class_color, colors, label_origin, label_patch, object_caption,
-                             paste, rounded)
+from ..media.overlay import FONT, class_color, object_caption, object_marks, paste
 
 __all__ = ["Osd", "draw_frame", "class_color", "object_caption"]
 
 
 def draw_frame(frame: Frame, *, border_width: int = 2, font_scale: float = 0.45,
-               show_label: bool = True, show_conf: bool = True) -> None:
-    import cv2
-
+               show_label: bool = True, show_conf: bool = True, marks: list | None = None) -> None:
+    """Draws a frame's objects (or the precomputed `marks` of them, see object_marks) and its
+    display meta, on the frame's own device."""
     img = frame.image
     if not isinstance(img, np.ndarray):
         from ..gpu.draw import draw_frame as draw_on_device
         draw_on_device(frame, border_width=border_width, font_scale=font_scale, show_label=show_label,
                        show_conf=show_conf)
         return
+    if marks is None:
+        objs = frame.objects
+        marks = object_marks(objs, np.full(len(objs), img.shape[1]), border_width=border_width,
+                             font_scale=font_scale, show_label=show_label, show_conf=show_conf)
+    for outline, color, patch, (lx, ly) in marks:
+        for bx1, by1, bx2, by2 in outline:
+            img[max(by1, 0):max(by2, 0), max(bx1, 0):max(bx2, 0)] = color
+        if patch is not None:
+            paste(img, patch, lx, ly)
+    _draw_display_meta(img, frame.meta.display_meta)
+
+
+def _draw_display_meta(img: np.ndarray, dm) -> None:
+    import cv2
     font = FONT
-    w = img.shape[1]
-    objs = frame.objects
-    if len(objs):
-        boxes = rounded(objs)
-        cols = colors(objs)
-        outline = np.maximum(bands(boxes, border_width), 0).tolist()
-        texts = captions(objs, show_conf) if show_label else None
-        for k, color in enumerate(cols):
-            for bx1, by1, bx2, by2 in outline[k]:
-                img[by1:by2, bx1:bx2] = color
-            if texts is not None:
-                patch, tw, th, base = label_patch(texts[k], color, font_scale)
-                paste(img, patch, *label_origin(int(boxes[k, 0]), int(boxes[k, 1]), w, tw, th, base))
-    dm = frame.meta.display_meta
     if not dm:
         return
     for r in dm.rects:
@@ -74,7 +73,17 @@ class Osd(Element):
                         "numpy on the CPU, torch tensors on their GPU)")
 
     def process(self, batch: Batch) -> Batch:
-        for frame in batch.frames:
-            draw_frame(frame, border_width=self.border_width, font_scale=self.font_scale,
-                       show_label=self.display_text, show_conf=self.display_conf)
+        style = {"border_width": self.border_width, "font_scale": self.font_scale,
+                 "show_label": self.display_text, "show_conf": self.display_conf}
+        frames = batch.frames
+        per_frame: list[list] = [[] for _ in frames]
+        on_host = all(f.has_rgb and isinstance(f.image, np.ndarray) for f in frames)
+        objs = batch.objects
+        if on_host and len(objs):  # every object's marks from the batch's columns at once
+            fidx = objs.frame
+            widths = np.asarray([f.width for f in frames])[fidx]
+            for k, m in zip(fidx.tolist(), object_marks(objs, widths, **style)):
+                per_frame[k].append(m)
+        for frame, marks in zip(frames, per_frame):
+            draw_frame(frame, marks=marks if on_host else None, **style)
         return batch

@@ -5,11 +5,11 @@ without torch never loads this package unless a user asks for device=cuda (or ba
 
     decode.py     NVDEC through PyNvVideoCodec (PyAV + upload as fallback), NV12 -> RGB
     color.py      NV12 <-> RGB (BT.601 limited range, as the CPU path and OpenCV)
-    backend.py    ONNX -> torch (onnx2torch), fp16, dynamic batch, CUDA graphs
-    preprocess.py batched resize / letterbox / normalise on the device
-    parse.py      detector parsers in torch + batched NMS
     draw.py       osd and tiler drawing on the device
     encode.py     NVENC through PyNvVideoCodec (CPU x264 fallback in the encoder element)
+
+The torch model backend, preprocessing and parsers live with inference (infer/backends/pytorch.py,
+infer/preprocess_torch.py, infer/parsers/pytorch.py), which uses this package, never the reverse.
 """
 from __future__ import annotations
 

@@ -74,20 +74,17 @@ def overlay_pixels(frame, *, border_width: int = 2, font_scale: float = 0.45, sh
     """What osd draws on `frame`, as (flat pixel indices, RGB values) in drawing order."""
     import cv2
 
-    from ..media.overlay import bands, captions, colors, label_origin, label_patch, rounded
+    from ..media.overlay import object_marks
     h, w = frame.height, frame.width
     px = _Pixels(w, h)
     objs = frame.objects
-    if len(objs):
-        boxes = rounded(objs)
-        outline = bands(boxes, border_width).tolist()
-        texts = captions(objs, show_conf) if show_label else None
-        for k, color in enumerate(colors(objs)):
-            for band in outline[k]:
-                px.rect(*band, color)
-            if texts is not None:
-                img, tw, th, base = label_patch(texts[k], color, font_scale)
-                px.patch(*label_origin(int(boxes[k, 0]), int(boxes[k, 1]), w, tw, th, base), img)
+    for outline, color, patch, origin in object_marks(objs, np.full(len(objs), w), border_width=border_width,
+                                                      font_scale=font_scale, show_label=show_label,
+                                                      show_conf=show_conf):
+        for band in outline:
+            px.rect(*band, color)
+        if patch is not None:
+            px.patch(*origin, patch)
     dm = frame.meta.display_meta
     if dm:
         for r in dm.rects:

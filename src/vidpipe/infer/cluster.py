@@ -25,7 +25,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float,
         return np.zeros(0, np.int64)
     b = boxes.astype(np.float64)
     if classes is not None:  # shift each class to its own region so they never overlap (float64:
-        span = float(b.max() - b.min()) + 1.0  # exact for any id, see gpu/parse.py select())
+        span = float(b.max() - b.min()) + 1.0  # exact for any id, see infer/parsers/pytorch.py select())
         b = b + (np.unique(classes, return_inverse=True)[1].ravel() * span)[:, None]
     order = np.argsort(-scores, kind="stable")
     b = b[order]

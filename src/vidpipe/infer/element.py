@@ -137,7 +137,7 @@ class Infer(Element):
                                                  max_batch=max(cfg.batch_size, 64))
         self.on_torch = be.name == "torch"
         if self.on_torch:
-            from ..gpu.preprocess import TorchPreprocessor
+            from .preprocess_torch import TorchPreprocessor
             be.prepare(max(cfg.batch_size, self._upstream_batch()))  # type: ignore[attr-defined]
             self.pre = TorchPreprocessor(be.inputs[0], cfg, be.device, be.dtype)  # type: ignore[attr-defined]
         else:
@@ -311,8 +311,8 @@ class Infer(Element):
         """Detectors with a torch parser: thresholds and NMS on the device, one small copy of the
         kept boxes to the host, objects attached; returns None. Otherwise the output tensors
         (not frames) are copied to the host for the numpy parsers and returned."""
-        from ..gpu import to_host
-        from ..gpu.parse import candidates, select
+        from ..core.tensors import to_host
+        from .parsers.pytorch import candidates, select
         cfg = self.cfg
         assert cfg is not None
         cand = None if self.is_classifier or cfg.output_tensor_meta else candidates(self.out_parser, outputs, self.ctx)
@@ -472,7 +472,7 @@ class Infer(Element):
         x, transforms = self.pre(images, [tuple(r) for r in roi.tolist()])
         outputs = self._run_model(x)
         if self.on_torch:
-            from ..gpu import to_host
+            from ..core.tensors import to_host
             outputs = {k: to_host(v.float() if v.is_floating_point() else v) for k, v in outputs.items()}
         if not self.is_classifier:  # a detector on crops: children with the object as parent
             found = [self._select(self.out_parser.parse(outputs, i, self.ctx)) for i in range(len(rows))]  # type: ignore[union-attr]

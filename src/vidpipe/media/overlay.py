@@ -94,3 +94,24 @@ def paste(img: np.ndarray, patch: np.ndarray, x0: int, y0: int) -> None:
     cx2, cy2 = min(pw, w - x0), min(ph, h - y0)
     if cx2 > cx1 and cy2 > cy1:
         img[y0 + cy1:y0 + cy2, x0 + cx1:x0 + cx2] = patch[cy1:cy2, cx1:cx2]
+
+
+def object_marks(objs: Any, frame_widths: Any, *, border_width: int, font_scale: float, show_label: bool,
+                 show_conf: bool) -> list[tuple[list, tuple[int, int, int], Any, tuple[int, int]]]:
+    """What osd draws for each object of an ObjectSet, computed from its columns in one pass:
+    (outline bands, colour, caption image or None, caption top-left). `frame_widths` gives each
+    object's frame width (captions are kept inside the frame)."""
+    if not len(objs):
+        return []
+    boxes = rounded(objs)
+    outline = bands(boxes, border_width).tolist()
+    cols = colors(objs)
+    if not show_label:
+        return [(outline[k], c, None, (0, 0)) for k, c in enumerate(cols)]
+    texts = captions(objs, show_conf)
+    x1s, y1s, ws = boxes[:, 0].tolist(), boxes[:, 1].tolist(), np.asarray(frame_widths).tolist()
+    out = []
+    for k, c in enumerate(cols):
+        patch, tw, th, base = label_patch(texts[k], c, font_scale)
+        out.append((outline[k], c, patch, label_origin(x1s[k], y1s[k], ws[k], tw, th, base)))
+    return out

@@ -29,7 +29,7 @@ def create_backend(model_file: str, *, backend: str = "auto", device: str = "cpu
     if backend == "torch":
         if ext != ".onnx":
             raise ModelError(f"{model_file}: backend=torch reads ONNX models (.onnx)")
-        from ...gpu.backend import TorchBackend
+        from .pytorch import TorchBackend
         return TorchBackend(model_file, device=device, precision=precision, max_batch=max_batch)
     if backend == "litert":
         from .litert import LiteRTBackend

@@ -17,8 +17,8 @@ import threading
 
 import numpy as np
 
-from ..errors import ModelError
-from ..infer.backends.base import Backend, TensorInfo
+from ...errors import ModelError
+from .base import Backend, TensorInfo
 
 log = logging.getLogger("vidpipe")
 
@@ -255,7 +255,7 @@ class TorchBackend(Backend):
                 return dict(zip(names, self._outputs(self.module(x))))
 
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        from . import to_host
+        from ...core.tensors import to_host
         t = self.torch.from_numpy(np.ascontiguousarray(x)).to(self.device)
         return {k: to_host(v.float() if v.is_floating_point() else v) for k, v in self.run_torch(t).items()}
 

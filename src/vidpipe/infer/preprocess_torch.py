@@ -7,7 +7,7 @@ same size are resized as one batch (one kernel per step, whatever the number of 
 """
 from __future__ import annotations
 
-from ..infer.preprocess import Preprocessor, Transform
+from .preprocess import Preprocessor, Transform
 
 
 class TorchPreprocessor(Preprocessor):
@@ -83,7 +83,7 @@ class TorchPreprocessor(Preprocessor):
         stacked, their planes resized to the network size and converted together (a few launches
         per batch; no full-size RGB image is made). Not rounded to whole grey levels, unlike the
         RGB path: within about one level of it."""
-        from .color import nv12_batch_to_rgb_resized
+        from ..gpu.color import nv12_batch_to_rgb_resized
         torch = self.torch
         n = len(nv12s)
         canvas = torch.zeros((n, 3, self.height, self.width), dtype=torch.float32, device=self.device)

@@ -79,7 +79,7 @@ def select(xyxy, scores, classes, thresholds, filtered=None, nms_iou: float | No
     import torch
     from torchvision.ops import batched_nms
 
-    from . import to_host
+    from ...core.tensors import to_host
     n, k = scores.shape
     cls = classes.long()
     thr = thresholds[cls.clamp(0, len(thresholds) - 1)]
