@@ -118,8 +118,11 @@ class ObjectTable:
         """Adds k rows; `values` maps column names to scalars or length-k arrays. Returns the rows."""
         if k <= 0:
             return np.zeros(0, np.int64)
-        unknown = [name for name in values if name not in self.cols and name not in self.extra]
-        for name in unknown:
+        values = dict(values)
+        for name, v in values.items():  # extra columns: a list of k values is one per row
+            if name not in self.cols and isinstance(v, (list, tuple)) and len(v) == k:
+                values[name] = np.asarray(v)
+        for name in [n for n in values if n not in self.cols and n not in self.extra]:
             v = values[name]
             dt = np.asarray(v).dtype if not isinstance(v, (str, dict, list, tuple)) else object
             self.add_column(name, dt)
@@ -161,7 +164,8 @@ class ObjectTable:
         for name, a in self.cols.items():
             out.cols[name][:k] = a[rows]
         for name, a in self.extra.items():
-            out.extra[name] = a[rows].copy() if k else _empty(name, 0, a.dtype)
+            col = out.extra[name] = _empty(name, len(out.cols["frame"]), a.dtype)
+            col[:k] = a[rows]
         out.n = k
         if frame is not None:
             out.cols["frame"][:k] = frame
