@@ -15,6 +15,8 @@ import tempfile
 import time
 from fractions import Fraction
 
+import numpy as np
+
 
 CLIPS = {"default": "bikes", "pets": "pets"}
 
@@ -54,8 +56,9 @@ def _resolve_clip(name: str) -> str:
 
 
 def hand_written_loop(clip: str, streams: int, frames: int, model: str, labels: dict[int, str],
-                      threshold: float, outdir: str) -> tuple[float, int]:
-    """The baseline. Returns frames per second over all streams, and the objects it drew."""
+                      threshold: float, outdir: str) -> tuple[float, dict]:
+    """The baseline. Returns frames per second over all streams, and the objects it drew:
+    {(stream, frame): [(class, x1, y1, x2, y2), ...]}."""
     import av
     import cv2
     from ai_edge_litert.interpreter import Interpreter
@@ -80,7 +83,8 @@ def hand_written_loop(clip: str, streams: int, frames: int, model: str, labels: 
         st.options = {"preset": "veryfast", "crf": "23"}
         outs_c.append(o)
         enc.append(st)
-    n = found = 0
+    n = 0
+    found: dict = {}
     active = list(range(streams))
     count = [0] * streams
     while active:
@@ -101,8 +105,8 @@ def hand_written_loop(clip: str, streams: int, frames: int, model: str, labels: 
             for i in range(k):
                 if scores[i] < threshold:
                     continue
-                found += 1
                 y1, x1, y2, x2 = boxes[i]
+                found.setdefault((s, count[s]), []).append((int(classes[i]), x1 * w, y1 * h, x2 * w, y2 * h))
                 p1, p2 = (int(x1 * w), int(y1 * h)), (int(x2 * w), int(y2 * h))
                 cv2.rectangle(img, p1, p2, (0, 255, 0), 2)
                 cv2.putText(img, f"{labels.get(int(classes[i]), '?')} {scores[i]:.2f}", (p1[0], p1[1] - 2),
@@ -120,7 +124,7 @@ def hand_written_loop(clip: str, streams: int, frames: int, model: str, labels: 
     return n / (time.perf_counter() - t0), found
 
 
-def vidpipe_pipeline(clip: str, streams: int, frames: int, threshold: float, outdir: str) -> tuple[float, int]:
+def vidpipe_pipeline(clip: str, streams: int, frames: int, threshold: float, outdir: str) -> tuple[float, dict]:
     from .. import assets
     from ..core.perf import PerfMonitor
     from ..flow import Flow
@@ -131,15 +135,51 @@ def vidpipe_pipeline(clip: str, streams: int, frames: int, threshold: float, out
     flow.encode(os.path.join(outdir, "vp_%d.mp4"), preset="veryfast", crf=23)
     p = flow.build()
     perf = PerfMonitor(p["sink"].sink_pad)
+    found: dict = {}
+
+    def collect(pad, batch):  # columns, not views: what the bench reads must not cost much
+        objs = batch.objects
+        if len(objs):
+            rows = np.concatenate([objs.class_id[:, None], objs.xyxy], 1).tolist()
+            for k, row in zip(objs.frame.tolist(), rows):
+                f = batch.frames[k]
+                found.setdefault((f.source_id, f.frame_num), []).append((int(row[0]), *row[1:]))
+    p["sink"].sink_pad.add_probe(collect)
     t0 = time.perf_counter()
     p.run(handle_signals=False)
-    return perf.frames / (time.perf_counter() - t0), sum(perf.objects.values())
+    return perf.frames / (time.perf_counter() - t0), found
+
+
+def matched_share(ours: dict, theirs: dict, iou: float = 0.5) -> float:
+    """Share of all objects (both sides) that have a same-class counterpart with IoU >= `iou` on
+    the same stream and frame: 1.0 when both found the same things."""
+    def box_iou(a, b):
+        ix = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        iy = max(0.0, min(a[4], b[4]) - max(a[2], b[2]))
+        inter = ix * iy
+        union = (a[3] - a[1]) * (a[4] - a[2]) + (b[3] - b[1]) * (b[4] - b[2]) - inter
+        return inter / union if union > 0 else 0.0
+    matched = total = 0
+    for key in set(ours) | set(theirs):
+        a, b = ours.get(key, []), theirs.get(key, [])
+        total += len(a) + len(b)
+        matched += sum(any(x[0] == y[0] and box_iou(x, y) >= iou for y in b) for x in a)
+        matched += sum(any(x[0] == y[0] and box_iou(x, y) >= iou for y in a) for x in b)
+    return matched / total if total else 1.0
 
 
 def same_objects(name: str, ours: int, theirs: int, wrong: list[str], tolerance: float = 0.02) -> None:
     """Records a row whose object count differs from the baseline's by more than `tolerance`."""
     if abs(ours - theirs) > tolerance * max(theirs, 1):
         wrong.append(f"{name}: vidpipe found {ours} objects, the baseline {theirs}")
+
+
+def same_detections(name: str, ours: dict, theirs: dict, wrong: list[str], minimum: float = 0.95) -> float:
+    """Records a row where fewer than `minimum` of the objects match between the two sides."""
+    share = matched_share(ours, theirs)
+    if share < minimum:
+        wrong.append(f"{name}: only {share:.1%} of the objects match the baseline's (same class, IoU >= 0.5)")
+    return share
 
 
 def finish(wrong: list[str]) -> int:
@@ -244,7 +284,8 @@ def main(args: argparse.Namespace) -> int:
     threshold = 0.4
     results, wrong = [], []
     print(f"machine: {machine()}")
-    print(f"{'clip':<28}{'streams':>8}{'loop FPS':>10}{'vidpipe FPS':>13}{'ratio':>8}{'objects loop/vidpipe':>22}")
+    print(f"{'clip':<28}{'streams':>8}{'loop FPS':>10}{'vidpipe FPS':>13}{'ratio':>8}{'objects loop/vidpipe':>22}"
+          f"{'matched':>9}")
     for clip_name in args.clips.split(","):
         clip = _resolve_clip(clip_name.strip())
         for streams in (int(s) for s in args.streams.split(",")):
@@ -256,12 +297,13 @@ def main(args: argparse.Namespace) -> int:
                     fps, vp_objs = vidpipe_pipeline(clip, streams, args.frames, threshold, tmp)
                     vp_fps = max(vp_fps, fps)
             ratio = vp_fps / loop_fps if loop_fps else float("nan")
-            same_objects(f"{os.path.basename(clip)} x{streams}", vp_objs, loop_objs, wrong)
+            share = same_detections(f"{os.path.basename(clip)} x{streams}", vp_objs, loop_objs, wrong)
+            n_loop, n_vp = sum(map(len, loop_objs.values())), sum(map(len, vp_objs.values()))
             results.append({"clip": os.path.basename(clip), "streams": streams, "frames_per_stream": args.frames,
                             "loop_fps": round(loop_fps, 2), "vidpipe_fps": round(vp_fps, 2), "ratio": round(ratio, 3),
-                            "loop_objects": loop_objs, "vidpipe_objects": vp_objs})
+                            "loop_objects": n_loop, "vidpipe_objects": n_vp, "matched_share": round(share, 4)})
             print(f"{os.path.basename(clip):<28}{streams:>8}{loop_fps:>10.1f}{vp_fps:>13.1f}{ratio:>7.2f}x"
-                  f"{f'{loop_objs}/{vp_objs}':>22}", flush=True)
+                  f"{f'{n_loop}/{n_vp}':>22}{share:>9.1%}", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"machine": machine(), "results": results, "wrong": wrong}, fh, indent=2)
