@@ -236,6 +236,11 @@ class Element:
     def start(self) -> None:
         """Open files, load models. Runs in the caller's thread so errors surface before data flows."""
 
+    def negotiate(self) -> None:
+        """After every element's start(), before any thread runs: look at the neighbours (the
+        frame sizes the sources will deliver, say) and prepare for them - work that must not run
+        while other threads use the device, like capturing CUDA graphs."""
+
     def process(self, batch: Batch) -> Batch | Iterable[Batch] | None:
         """Handle one batch; return it (or new ones) to push downstream, or None to drop."""
         return batch

@@ -79,6 +79,8 @@ class Pipeline:
             for el in self.elements:  # start sinks before sources (reverse order) is not needed:
                 el.start()            # threads only begin after every start() succeeded
                 started.append(el)
+            for el in self.elements:
+                el.negotiate()
         except BaseException:
             for el in reversed(started):
                 self._safe_stop(el)

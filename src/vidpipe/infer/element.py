@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from ..core.element import Element
-from ..core.meta import Batch, Classification, Frame, Label, TensorMeta
+from ..core.meta import Batch, Classification, Label, TensorMeta
 from ..core.props import Prop
 from ..core.registry import register
 from ..errors import ModelError
@@ -18,8 +18,8 @@ from .cluster import dbscan, nms
 from .config import InferConfig, load_infer_config
 from .labels import load_labels
 from .parsers import Detections, ParseContext, Parser, get_parser, parser_names
-from .parsers.custom import FunctionParser, load_function
 from .parsers.base import dims
+from .parsers.custom import FunctionParser, load_function
 from .preprocess import Preprocessor, Transform
 
 log = logging.getLogger("vidpipe")
@@ -92,6 +92,7 @@ class Infer(Element):
         self._cache: dict[tuple[int, int], tuple[int, Classification]] = {}
         self.calls = 0  # model invocations (items, not batches)
         self.on_torch = False
+        self._front = None  # the graphed front end (torch on CUDA, NVDEC frames)
 
     # -- setup -------------------------------------------------------------------------------
     def resolved_config(self) -> InferConfig:
@@ -171,13 +172,56 @@ class Infer(Element):
                                  "detected_max_h", "roi_top_offset", "roi_bottom_offset", "topk")}
         self._labels = np.asarray([self.label_map.get(c, str(c)) for c in range(n_cls)] + [None], object)
         self.is_classifier = self.out_parser.kind == "classifier"
+        self._front = None
         if self.on_torch:
             import torch
+
+            from .frontend_torch import GraphedFrontEnd
+            from .parsers.pytorch import has_candidates
             dev = be.device  # type: ignore[attr-defined]
             self._thr_t = torch.as_tensor(self._thr, device=dev)
             self._filtered_t = torch.as_tensor(self._filtered, device=dev)
+            mode = cfg.cluster_mode if cfg.cluster_mode != -1 else (4 if self.out_parser.clusters else 2)
+            a = cfg.class_attrs_all
+            per_class_iou = any(v.nms_iou_threshold != a.nms_iou_threshold for v in cfg.class_attrs.values())
+            # thresholds and NMS on the device; otherwise the outputs go to the host parsers
+            self._device_nms = (not self.is_classifier and not cfg.output_tensor_meta and has_candidates(self.out_parser)
+                                and mode not in (1, 3) and not (mode in (0, 2) and per_class_iou))
+            self._nms_iou = a.nms_iou_threshold if mode in (0, 2) else None
+            if self._device_nms and cfg.process_mode != 2 and dev.type == "cuda" and GraphedFrontEnd.fits(be):
+                self._front = GraphedFrontEnd(self.pre, be, self.out_parser, self.ctx, self._upstream_batch())
         log.info("%s: %s via %s, parser %s, %s", where, os.path.basename(cfg.model_file), be.name,
                  self.out_parser.name, be.describe())
+
+    def negotiate(self) -> None:
+        """Captures the graphed front end for the frame size the NVDEC sources upstream announce
+        (all of one size, none scaled by the muxer): no other thread runs yet."""
+        if self._front is None:
+            return
+        sizes = self._upstream_nv12_sizes()
+        if sizes is not None and len(sizes) == 1:
+            w, h = sizes.pop()
+            self._front.capture((h * 3 // 2, w))
+
+    def _upstream_nv12_sizes(self) -> set[tuple[int, int]] | None:
+        """The (width, height) of the NVDEC sources feeding the nearest muxer upstream; None when
+        some source is not NVDEC, or the muxer scales, or there is no muxer."""
+        pad, seen = self.sink_pad, 0
+        while pad is not None and pad.peer is not None and seen < 64:
+            el = pad.peer.element
+            if el.factory_name == "streammux":
+                if getattr(el, "width", 0) or getattr(el, "height", 0):
+                    return None
+                sizes = set()
+                for sp in el.sink_pads.values():
+                    src = sp.peer.element if sp.peer is not None else None
+                    if getattr(src, "decoder", "") != "nvdec":
+                        return None
+                    sizes.add((int(src.reader.width), int(src.reader.height)))
+                return sizes
+            pad = getattr(el, "sink_pad", None) if len(getattr(el, "sink_pads", {})) == 1 else None
+            seen += 1
+        return None
 
     def _upstream_batch(self) -> int:
         """The batch size of the nearest streammux upstream (1 when there is none)."""
@@ -219,16 +263,24 @@ class Infer(Element):
 
         from ..core.events import EOS
 
+        cfg = self.cfg
+        assert cfg is not None
         n = self.workers or min(os.cpu_count() or 1, 4)
-        if self.on_torch:
-            n = 1  # one GPU stream: batches are already large; the device queues the work
-        if n <= 1 or (self.cfg is not None and self.cfg.process_mode == 2):
+        if self.on_torch:  # one device: launch batch k+1 while batch k completes (workers=1: serial)
+            n = min(self.workers or 2, 2) if self._cuda_streams() else 1
+        if n <= 1 or cfg.process_mode == 2:
             return super()._run()
-        if self.model_backend is not None and hasattr(self.model_backend, "concurrent_calls"):
+        if self.model_backend is not None and hasattr(self.model_backend, "concurrent_calls") and not self.on_torch:
             self.model_backend.concurrent_calls = n
         pad = self.sink_pad
         pending: deque = deque()
-        pool = ThreadPoolExecutor(n, thread_name_prefix=f"vidpipe:{self.name}")
+        pool = ThreadPoolExecutor(1 if self.on_torch else n, thread_name_prefix=f"vidpipe:{self.name}")
+
+        def submit(batch: Batch):
+            if not self.on_torch:
+                return pool.submit(self.process, batch, self._take_turn())
+            launch, finish = self._streams
+            return pool.submit(self._complete_on, finish, batch, self._launch_on(launch, batch))
 
         def drain(limit: int) -> None:
             while len(pending) > limit or (pending and (pending[0][0] is None or pending[0][0].done())):
@@ -247,7 +299,7 @@ class Infer(Element):
                 if isinstance(item, Batch):
                     if self.failed:
                         continue
-                    pending.append((pool.submit(self.process, item, self._take_turn()), item, time.perf_counter()))
+                    pending.append((submit(item), item, time.perf_counter()))
                     drain(n - 1)
                 elif isinstance(item, EOS):
                     drain(0)
@@ -272,23 +324,81 @@ class Infer(Element):
         if cfg.process_mode == 2:
             self._secondary(batch)
             return batch
+        return self._complete(batch, self._launch(batch, infer_this))
+
+    def _launch(self, batch: Batch, infer_this: bool | None = None) -> tuple | None:
+        """The first half of a batch's inference, up to the model's outputs (or, from the graphed
+        front end, candidate boxes): (outputs, candidates, transforms), one of the first two None;
+        on a GPU launched, not waited for. None when this batch is not inferred."""
         if infer_this is None:
             infer_this = self._take_turn()
-        if not infer_this:
-            return batch
         frames = batch.frames
-        if not frames:
-            return batch
+        if not infer_this or not frames:
+            return None
         assert self.pre is not None
         if self.on_torch and all(not f.has_rgb for f in frames):  # NVDEC frames: input from the NV12 batch
-            x, transforms = self.pre.from_nv12([f.nv12 for f in frames])  # type: ignore[attr-defined]
+            nv12s = [f.nv12 for f in frames]
+            got = self._front(nv12s) if self._front is not None else None
+            if got is not None:  # candidates from the captured graph
+                return None, got[0], got[1]
+            x, transforms = self.pre.from_nv12(nv12s)  # type: ignore[attr-defined]
         else:
             x, transforms = self.pre([f.image if self.on_torch else f.to_numpy() for f in frames])
-        outputs = self._run_model(x)
+        return self._run_model(x), None, transforms
+
+    def _cuda_streams(self) -> bool:
+        """On CUDA, two streams: one makes inputs and runs the model, one completes batches."""
+        be = self.model_backend
+        dev = getattr(be, "device", None)
+        if getattr(dev, "type", "") != "cuda":
+            return False
+        if not hasattr(self, "_streams"):
+            import torch
+            self._streams = (torch.cuda.Stream(dev), torch.cuda.Stream(dev))
+        return True
+
+    def _launch_on(self, stream, batch: Batch) -> tuple | None:
+        """_launch on `stream` (after what the decoders queued on the default stream); the
+        outputs are copied off the CUDA graph's buffers, which the next batch overwrites."""
+        import torch
+        with torch.cuda.stream(stream):
+            stream.wait_stream(torch.cuda.default_stream(stream.device))
+            launched = self._launch(batch, self._take_turn())
+            if launched is None:
+                return None
+            outputs, cand, transforms = launched
+            if outputs is not None:
+                outputs = {k: v.clone() for k, v in outputs.items()}
+            else:
+                cand = tuple(v.clone() for v in cand)
+            return outputs, cand, transforms, stream.record_event()
+
+    def _complete_on(self, stream, batch: Batch, launched: tuple | None) -> Batch:
+        import torch
+        if launched is None:
+            return batch
+        outputs, cand, transforms, ready = launched
+        with torch.cuda.stream(stream):
+            stream.wait_event(ready)
+            for v in (outputs.values() if outputs is not None else cand):
+                v.record_stream(stream)  # made on the launch stream, read on this one
+            return self._complete(batch, (outputs, cand, transforms))
+
+    def _complete(self, batch: Batch, launched: tuple | None) -> Batch:
+        """The second half: outputs -> objects (and tensor / classifier meta) on the batch."""
+        if launched is None:
+            return batch
+        cfg = self.cfg
+        assert cfg is not None
+        outputs, cand, transforms = launched
+        frames = batch.frames
         if self.on_torch:
-            outputs = self._torch_outputs(batch, outputs, frames, transforms)
-            if outputs is None:
+            from ..core.tensors import to_host
+            from .parsers.pytorch import candidates
+            if self._device_nms:
+                self._device_objects(batch, cand or candidates(self.out_parser, outputs, self.ctx), transforms)
                 return batch
+            outputs = {k: to_host(v.float() if v.is_floating_point() else v) for k, v in outputs.items()}
         found = []
         for i, f in enumerate(frames):
             f.meta.inferred_by.append(cfg.gie_unique_id)
@@ -306,27 +416,16 @@ class Infer(Element):
             self._add_objects(batch, *Detections.stack(found), transforms, list(range(len(frames))))
         return batch
 
-    def _torch_outputs(self, batch: Batch, outputs: dict, frames: list[Frame],
-                       transforms: list[Transform]) -> dict | None:
+    def _device_objects(self, batch: Batch, cand: tuple, transforms: list[Transform]) -> None:
         """Detectors with a torch parser: thresholds and NMS on the device, one small copy of the
-        kept boxes to the host, objects attached; returns None. Otherwise the output tensors
-        (not frames) are copied to the host for the numpy parsers and returned."""
-        from ..core.tensors import to_host
-        from .parsers.pytorch import candidates, select
+        kept boxes to the host, objects attached."""
+        from .parsers.pytorch import select
         cfg = self.cfg
         assert cfg is not None
-        cand = None if self.is_classifier or cfg.output_tensor_meta else candidates(self.out_parser, outputs, self.ctx)
-        mode = cfg.cluster_mode if cfg.cluster_mode != -1 else (4 if self.out_parser.clusters else 2)  # type: ignore[union-attr]
-        a = cfg.class_attrs_all
-        per_class_iou = any(v.nms_iou_threshold != a.nms_iou_threshold for v in cfg.class_attrs.values())
-        if cand is None or mode in (1, 3) or (mode in (0, 2) and per_class_iou):
-            return {k: to_host(v.float() if v.is_floating_point() else v) for k, v in outputs.items()}
-        fi, xyxy, scores, classes = select(*cand, self._thr_t, self._filtered_t,
-                                           a.nms_iou_threshold if mode in (0, 2) else None)
-        for f in frames:
+        fi, xyxy, scores, classes = select(*cand, self._thr_t, self._filtered_t, self._nms_iou)
+        for f in batch.frames:
             f.meta.inferred_by.append(cfg.gie_unique_id)
-        self._add_objects(batch, fi, Detections(xyxy, scores, classes), transforms, list(range(len(frames))))
-        return None
+        self._add_objects(batch, fi, Detections(xyxy, scores, classes), transforms, list(range(len(batch.frames))))
 
     def _classification(self, probs: np.ndarray) -> Classification:
         cfg = self.cfg

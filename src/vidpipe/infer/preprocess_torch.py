@@ -83,29 +83,49 @@ class TorchPreprocessor(Preprocessor):
         stacked, their planes resized to the network size and converted together (a few launches
         per batch; no full-size RGB image is made). Not rounded to whole grey levels, unlike the
         RGB path: within about one level of it."""
-        from ..gpu.color import nv12_batch_to_rgb_resized
         torch = self.torch
         n = len(nv12s)
-        canvas = torch.zeros((n, 3, self.height, self.width), dtype=torch.float32, device=self.device)
-        transforms: list[Transform | None] = [None] * n
         groups: dict[tuple, list[int]] = {}
         for i, t in enumerate(nv12s):
             groups.setdefault(tuple(t.shape), []).append(i)
-        for shape, idx in groups.items():
-            ih, iw = shape[0] * 2 // 3, shape[1]
-            nw, nh, px, py = self._geometry(iw, ih)
+        if len(groups) == 1:
+            x = torch.stack(nv12s) if n > 1 else nv12s[0][None]
+            return self.from_nv12_stacked(x.to(self.device))
+        canvas = torch.zeros((n, 3, self.height, self.width), dtype=torch.float32, device=self.device)
+        transforms: list[Transform | None] = [None] * n
+        for idx in groups.values():
             x = torch.stack([nv12s[i] for i in idx]) if len(idx) > 1 else nv12s[idx[0]][None]
-            x = nv12_batch_to_rgb_resized(x.to(self.device), nh, nw)
-            if len(idx) == n and (px, py, nw, nh) == (0, 0, self.width, self.height):
-                canvas = x
-            else:
-                canvas[idx, :, py:py + nh, px:px + nw] = x
-            t = Transform(nw / iw, nh / ih, px, py)
+            canvas, t = self._place_nv12(x.to(self.device), canvas, idx)
             for i in idx:
                 transforms[i] = t
+        return self._finish_nv12(canvas), transforms
+
+    def from_nv12_stacked(self, x):
+        """NV12 frames of one size stacked [N, H*3/2, W] on the device -> (model input, transforms)."""
+        canvas, t = self._place_nv12(x, None, list(range(len(x))))
+        return self._finish_nv12(canvas), [t] * len(x)
+
+    def _place_nv12(self, x, canvas, idx: list[int]):
+        """Resizes and converts a same-size NV12 stack into its place on the canvas (None: the
+        stack is the whole batch, the canvas is made here); returns it and the group's transform."""
+        from ..gpu.color import nv12_batch_to_rgb_resized
+        ih, iw = x.shape[1] * 2 // 3, x.shape[2]
+        nw, nh, px, py = self._geometry(iw, ih)
+        rgb = nv12_batch_to_rgb_resized(x, nh, nw)
+        if canvas is None and (px, py, nw, nh) == (0, 0, self.width, self.height):
+            canvas = rgb
+        elif canvas is None:  # letterboxed: slices only (no index tensor, so it can be captured)
+            canvas = self.torch.zeros((len(x), 3, self.height, self.width), dtype=self.torch.float32,
+                                      device=self.device)
+            canvas[:, :, py:py + nh, px:px + nw] = rgb
+        else:
+            canvas[idx, :, py:py + nh, px:px + nw] = rgb
+        return canvas, Transform(nw / iw, nh / ih, px, py)
+
+    def _finish_nv12(self, canvas):
         if self.dtype.kind in "ui":  # integer models get whole values, as from the RGB path
             canvas = canvas.round_()
-        return self._finish(canvas), transforms
+        return self._finish(canvas)
 
     def _finish(self, canvas):
         """float RGB [N, 3, H, W] at the network size -> colour order, scale/offsets, dtype, layout."""

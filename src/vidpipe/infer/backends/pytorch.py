@@ -254,6 +254,11 @@ class TorchBackend(Backend):
             with torch.inference_mode():
                 return dict(zip(names, self._outputs(self.module(x))))
 
+    def forward(self, x) -> dict:
+        """The module on x, eagerly (for callers that capture it in a larger graph themselves)."""
+        with self.torch.inference_mode():
+            return dict(zip([o.name for o in self.outputs], self._outputs(self.module(x.to(self.input_dtype)))))
+
     def run(self, x: np.ndarray) -> dict[str, np.ndarray]:
         from ...core.tensors import to_host
         t = self.torch.from_numpy(np.ascontiguousarray(x)).to(self.device)

@@ -65,11 +65,15 @@ def _yolo_e2e(p, outputs, ctx):
 _FUNCS = {"nanodet": _nanodet, "yolov8": _yolov8, "yolov5": _yolov5, "yolo-e2e": _yolo_e2e}
 
 
+def has_candidates(parser) -> bool:
+    """Whether `candidates` decodes this parser's outputs on the device (built-in parsers)."""
+    return getattr(parser, "name", "") in _FUNCS and not type(parser).__module__.startswith("vidpipe.infer.parsers.custom")
+
+
 def candidates(parser, outputs: dict[str, Any], ctx) -> tuple | None:
-    fn = _FUNCS.get(getattr(parser, "name", ""))
-    if fn is None or type(parser).__module__.startswith("vidpipe.infer.parsers.custom"):
+    if not has_candidates(parser):
         return None
-    return fn(parser, outputs, ctx)
+    return _FUNCS[parser.name](parser, outputs, ctx)
 
 
 def select(xyxy, scores, classes, thresholds, filtered=None, nms_iou: float | None = None):

@@ -1,0 +1,86 @@
+"""A torch detector's front end as one CUDA graph per frame size.
+
+For a full batch of same-size NV12 frames (what NVDEC sources deliver) the work before the first
+data-dependent step - stacking the frames' planes, resizing and converting them to the model
+input, the model, decoding its outputs into candidate boxes, scores and classes - has fixed
+shapes, so it is captured once and replayed: one stack copy and one replay per batch instead of
+about eighty kernel launches from Python. Those launches, not the GPU, bounded small batches (the
+per-stage table in benchmarks/RESULTS.md); thresholds and NMS stay outside (their sizes depend
+on the data).
+
+Results equal the eager path's: the same kernels on the same shapes, replayed.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .parsers.pytorch import candidates
+
+log = logging.getLogger("vidpipe")
+
+
+class GraphedFrontEnd:
+    """Call with a list of NV12 tensors; returns ((xyxy, scores, classes), transforms) from the
+    graph's own buffers (valid until the next call), or None where the eager path must run: a
+    partial batch, mixed frame sizes, or a size no graph was captured for.
+
+    capture(shape) must run while no other thread uses the device (a capture sees other threads'
+    work and fails, and a failed capture leaves torch's random generator unusable): the infer
+    element calls it from negotiate(), before the pipeline's threads start, for the size its NVDEC
+    sources announce."""
+
+    def __init__(self, pre: Any, backend: Any, parser: Any, ctx: Any, batch: int):
+        import torch
+        self.torch = torch
+        self.pre, self.backend, self.parser, self.ctx = pre, backend, parser, ctx
+        self.batch = batch
+        self.graphs: dict[tuple, tuple] = {}
+
+    @staticmethod
+    def fits(backend: Any) -> bool:
+        """Whether the backend can run inside a captured graph at any batch size."""
+        return bool(getattr(backend, "cuda_graphs", False)) and not backend.per_item and backend.max_batch is None
+
+    def __call__(self, nv12s: list) -> tuple | None:
+        if len(nv12s) != self.batch:
+            return None
+        shape = tuple(nv12s[0].shape)
+        entry = self.graphs.get(shape)
+        if entry is None or any(tuple(t.shape) != shape for t in nv12s):
+            return None
+        graph, static_in, cand, transforms = entry
+        self.torch.stack(nv12s, out=static_in)
+        graph.replay()
+        return cand, transforms
+
+    def _body(self, static_in) -> tuple:
+        x, transforms = self.pre.from_nv12_stacked(static_in)
+        cand = candidates(self.parser, self.backend.forward(x), self.ctx)
+        if cand is None:
+            raise TypeError(f"parser {self.parser.name} has no torch decoder")
+        return cand, transforms
+
+    def capture(self, shape: tuple) -> bool:
+        """Captures the graph for NV12 frames of `shape` ([H*3/2, W]); False (logged) if it fails."""
+        torch = self.torch
+        if shape in self.graphs:
+            return True
+        dev = self.backend.device
+        static_in = torch.zeros((self.batch, *shape), dtype=torch.uint8, device=dev)
+        try:
+            side = torch.cuda.Stream(dev)
+            side.wait_stream(torch.cuda.current_stream(dev))
+            with torch.cuda.stream(side), torch.inference_mode():
+                for _ in range(2):  # warm-up: lazy buffers and kernel choices are made outside the capture
+                    self._body(static_in)
+            torch.cuda.current_stream(dev).wait_stream(side)
+            graph = torch.cuda.CUDAGraph()
+            with torch.inference_mode(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
+                cand, transforms = self._body(static_in)
+        except Exception as e:  # the eager path stays correct
+            log.warning("CUDA graph of the detector's front end for %s NV12 frames failed (%s: %s); launching "
+                        "it eagerly", shape, type(e).__name__, str(e)[:200])
+            return False
+        self.graphs[shape] = (graph, static_in, cand, transforms)
+        return True
