@@ -241,7 +241,7 @@ class BoxView:
 
     @property
     def left(self) -> float:
-        return float(self._get()[0])
+        return self._t.cols["xyxy"].item(self._r, 0)  # item(): a Python float without a row view
 
     def _move(self, axis: int, v: float) -> None:
         """Moves the box along x (0) or y (1) so its near edge is at v; the size stays."""
@@ -255,7 +255,7 @@ class BoxView:
 
     @property
     def top(self) -> float:
-        return float(self._get()[1])
+        return self._t.cols["xyxy"].item(self._r, 1)
 
     @top.setter
     def top(self, v: float) -> None:
@@ -263,8 +263,8 @@ class BoxView:
 
     @property
     def width(self) -> float:
-        b = self._get()
-        return float(b[2] - b[0])
+        b, r = self._t.cols["xyxy"], self._r
+        return b.item(r, 2) - b.item(r, 0)
 
     @width.setter
     def width(self, v: float) -> None:
@@ -273,8 +273,8 @@ class BoxView:
 
     @property
     def height(self) -> float:
-        b = self._get()
-        return float(b[3] - b[1])
+        b, r = self._t.cols["xyxy"], self._r
+        return b.item(r, 3) - b.item(r, 1)
 
     @height.setter
     def height(self, v: float) -> None:
@@ -283,11 +283,11 @@ class BoxView:
 
     @property
     def right(self) -> float:
-        return float(self._get()[2])
+        return self._t.cols["xyxy"].item(self._r, 2)
 
     @property
     def bottom(self) -> float:
-        return float(self._get()[3])
+        return self._t.cols["xyxy"].item(self._r, 3)
 
     @property
     def area(self) -> float:
@@ -315,7 +315,7 @@ class BoxView:
 
 def _num(name: str, cast: type):
     def get(self: "ObjectMeta"):
-        return cast(self._t.cols[name][self._r])
+        return cast(self._t.cols[name].item(self._r))
 
     def set_(self: "ObjectMeta", v) -> None:
         self._t.cols[name][self._r] = v
@@ -328,7 +328,7 @@ class ObjectMeta:
     `ObjectMeta(class_id, bbox, confidence, label, ...)` makes a detached object (a table of its
     own); `frame.objects.append(obj)` copies it into the frame and moves the view there."""
 
-    __slots__ = ("_t", "_r")
+    __slots__ = ("_t", "_r", "_box")
 
     def __init__(self, class_id: int = 0, bbox: Any = None, confidence: float = 1.0, label: str = "",
                  object_id: int = UNTRACKED_OBJECT_ID, tracker_confidence: float = 0.0, track_age: int = 0,
@@ -343,14 +343,14 @@ class ObjectMeta:
         t.cols["classifications"][0] = classifications
         t.cols["user_meta"][0] = user_meta
         t.cols["color"][0] = color
-        self._t, self._r = t, 0
+        self._t, self._r, self._box = t, 0, None
         if parent is not None:
             self.parent = parent
 
     @classmethod
     def _view(cls, table: ObjectTable, row: int) -> "ObjectMeta":
         o = cls.__new__(cls)
-        o._t, o._r = table, row
+        o._t, o._r, o._box = table, row, None
         return o
 
     class_id = _num("class_id", int)
@@ -371,7 +371,10 @@ class ObjectMeta:
 
     @property
     def bbox(self) -> BoxView:
-        return BoxView(self._t, self._r)
+        b = self._box
+        if b is None or b._t is not self._t or b._r != self._r:  # one view per object view, kept
+            b = self._box = BoxView(self._t, self._r)
+        return b
 
     @bbox.setter
     def bbox(self, b: Any) -> None:
