@@ -5,7 +5,8 @@
 #
 # Carried (git-ignored, made here):
 #   .whl/      pynvvideocodec (cp312) and onnx2torch wheels (pip download, see the device README)
-#   .devdata/  bench1080.h264  (vidpipe bench --make-clip .devdata/bench1080.h264 --clip-source pets)
+#   .devdata/  bench1080.h264  (vidpipe bench --make-clip .devdata/bench1080.h264 --clip-source pets --clip-frames 300)
+#              bench1080.h265  (the same with --clip-codec h265; NVDEC-only column)
 #              squares.h264    (vidpipe.synthetic.make_clip, 320x240, 30 frames)
 #              h264/           the shared clips as H.264, 8 frames each (tests/test_batch_invariance.py:
 #                              make_h264_media(".devdata/h264"))
@@ -22,5 +23,5 @@ if [ "${SKIP_TESTS:-0}" != 1 ]; then
       tests/test_gpu.py tests/test_batch_invariance.py --junitxml="$OUT/junit.xml" 2>&1 | tee "$OUT/tests.log"
 fi
 timeout "${BENCH_TIMEOUT:-400}" python3 -m vidpipe.cli bench --device cuda --clip .devdata/bench1080.h264 \
-    --model .devdata/shared/models/nanodet_m416.onnx --profile ${BENCH_ARGS:-} --json "$OUT/gpu_bench.json" \
+    --model .devdata/shared/models/nanodet_m416.onnx --profile $( [ -f .devdata/bench1080.h265 ] && echo --clip-h265 .devdata/bench1080.h265 ) ${BENCH_ARGS:-} --json "$OUT/gpu_bench.json" \
     2>&1 | tee "$OUT/bench.log"

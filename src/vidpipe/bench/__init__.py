@@ -38,6 +38,11 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--profile", action="store_true", help="--device cuda: also profile CUDA memory copies")
     ap.add_argument("--make-clip", metavar="PATH", help="write the GPU benchmark's 1080p clip to PATH and stop")
     ap.add_argument("--clip-source", help="--make-clip: scale this clip's frames up (default: moving squares)")
+    ap.add_argument("--clip-codec", default="h264", choices=["h264", "h265"], help="--make-clip: codec")
+    ap.add_argument("--clip-h265", metavar="PATH", help="--device cuda: also time NVDEC alone on this H.265 clip")
+    ap.add_argument("--clip-frames", type=int, default=150, metavar="N",
+                    help="--make-clip: frames in the clip (runs longer than the clip reopen it: decoder start-up "
+                         "inside the timing)")
 
 
 def _resolve_clip(name: str) -> str:
@@ -265,7 +270,7 @@ def main(args: argparse.Namespace) -> int:
     if getattr(args, "make_clip", None):
         from .gpu import make_bench_clip
         src = _resolve_clip(args.clip_source) if args.clip_source else None
-        print(make_bench_clip(args.make_clip, source=src))
+        print(make_bench_clip(args.make_clip, source=src, frames=args.clip_frames, codec=args.clip_codec))
         return 0
     if getattr(args, "device", "cpu") != "cpu":
         from .gpu import main_gpu

@@ -3,11 +3,13 @@ program do, measured in the same run on the same clip and model.
 
 For each stream count N (default 1, 4, 16, 32, 64), on a 1080p30 H.264 clip of about 6 Mbit/s:
   nvdec    - NVDEC alone: N threads decoding the clip (PyNvVideoCodec), nothing else
+  h265     - the same on an H.265 version of the clip (--clip-h265)
   model    - the model alone at batch N (the same torch backend: fp16, CUDA graph), input ready
   batched  - THE BASELINE: the batched hand-written loop in baseline_gpu.py (decoder thread per
              stream, NV12 batch resized and converted at once, model at batch N, batched NMS)
   per-frame- a per-frame loop: one thread per stream, the model per frame (fp16, batch 1, eager)
   vidpipe  - urisrc(device=cuda) x N -> streammux(batch N) -> infer -> tracker -> fakesink
+  serial   - the same with infer workers=1 (no overlap of one batch's launch with the last's NMS)
 FPS are steady-state (from each side's first finished frame to its last). Objects per frame are
 reported for every side; the run fails (exit 1) when vidpipe's differ from the batched
 baseline's by more than 2%. vidpipe's own host copies are counted (bytes per frame, and whole
@@ -40,7 +42,7 @@ nms-iou-threshold=0.6
 
 
 def make_bench_clip(path: str, *, source: str | None = None, frames: int = 150, bitrate: int = 6_000_000,
-                    width: int = 1920, height: int = 1080, fps: float = 30.0) -> str:
+                    width: int = 1920, height: int = 1080, fps: float = 30.0, codec: str = "h264") -> str:
     """A 1080p H.264 stream: a real clip's frames (people walking) scaled up, or moving squares,
     with film grain so the encoder spends about `bitrate` bits per second. Needs PyAV."""
     import cv2
@@ -58,7 +60,7 @@ def make_bench_clip(path: str, *, source: str | None = None, frames: int = 150, 
                 else render(t, width, height, squares, bg)
             grain = rng.normal(0, 4, (height // 2, width // 2, 1)).astype(np.float32)
             yield np.clip(img + cv2.resize(grain, (width, height))[..., None], 0, 255).astype(np.uint8)
-    write_video(path, images(), width=width, height=height, fps=fps, bitrate=bitrate)
+    write_video(path, images(), width=width, height=height, fps=fps, bitrate=bitrate, codec=codec)
     return path
 
 
@@ -159,7 +161,15 @@ def _steady(stamps: list[list[float]]) -> float:
     return n / dt if dt > 0 else float("nan")
 
 
-def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = False) -> dict:
+def read_every_object(pad, batch) -> None:
+    """The probe whose cost the bench measures: every object's box and label, as probes read them."""
+    for f in batch.frames:
+        for o in f.objects:
+            _ = (o.bbox.left, o.bbox.top, o.bbox.width, o.bbox.height, o.label, o.object_id)
+
+
+def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = False,
+                sample: bool = False, workers: int = 0, user_probe=None) -> dict:
     import torch
 
     from .. import make_element
@@ -167,7 +177,8 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
     from ..gpu import transfers
     p = Pipeline()
     mux = make_element("streammux", "mux", batch_size=streams, batched_push_timeout=40000)
-    infer = make_element("infer", "infer", config_file_path=ini, device="cuda:0", batch_size=streams)
+    infer = make_element("infer", "infer", config_file_path=ini, device="cuda:0", batch_size=streams,
+                         workers=workers)
     tracker = make_element("tracker", "tracker", algorithm="iou")
     sink = make_element("fakesink", "sink")
     p.add(mux, infer, tracker, sink)
@@ -182,6 +193,13 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
     def probe(pad, batch):
         stamps.append((time.perf_counter(), len(batch.frames)))
         objects[0] += sum(len(f.objects) for f in batch.frames)
+    probe_s = [0.0]
+    if user_probe is not None:
+        def timed_probe(pad, batch):
+            t0 = time.perf_counter()
+            user_probe(pad, batch)
+            probe_s[0] += time.perf_counter() - t0
+        tracker.src_pad.add_probe(timed_probe)
     tracker.src_pad.add_probe(probe)
     transfers.reset()
     prof = None
@@ -190,9 +208,19 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
         from torch.profiler import profile as tprofile
         prof = tprofile(activities=[ProfilerActivity.CUDA])
         prof.__enter__()
-    p.run()
+    from .stages import ThreadSampler
+    sampler = ThreadSampler() if sample else None
+    if sampler is not None:
+        with sampler:
+            p.run()
+    else:
+        p.run()
     torch.cuda.synchronize()
     res: dict = {}
+    if sampler is not None:
+        res["threads"] = sampler.report()
+        res["element_stats"] = {k: {s: v[s] for s in ("busy_s", "batches", "frames") if s in v}
+                                for k, v in p.stats().items()}
     if prof is not None:
         prof.__exit__(None, None, None)
         d2h = [e for e in prof.events() if "DtoH" in e.name]
@@ -205,10 +233,51 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
     else:
         res["fps"] = float("nan")
     t = transfers.snapshot()
-    res.update(frames=total, objects=objects[0], d2h_bytes_per_frame=round(t["d2h_bytes"] / max(total, 1), 1),
+    res.update(frames=total, objects=objects[0], probe_s=probe_s[0], d2h_bytes_per_frame=round(t["d2h_bytes"] / max(total, 1), 1),
                frame_copies_to_host=t["frame_d2h"], h2d_bytes_per_frame=round(t["h2d_bytes"] / max(total, 1), 1),
                backend=infer.model_backend.describe().split("|")[-1].strip())
     return res
+
+
+def profile_stages(clip: str, tmp: str, results: list[dict], baseline: tuple) -> list[dict]:
+    """The per-stage table (ms per batch, each stage alone) beside the pipeline's own time per
+    batch, and a sampled run showing what each thread spends its time on."""
+    from .baseline_gpu import batched_loop
+    from .stages import ThreadSampler, stage_table
+    rows = []
+    print(f"{'streams':>7}{'NVDEC':>7}{'mux':>7}{'convert':>8}{'model':>7}{'decode':>7}{'graphed':>8}{'nms':>7}"
+          f"{'track':>7}{'sum':>7}{'pipeline':>9}{'batched':>9}   (ms per batch of N frames)", flush=True)
+    for r in results:
+        n = r["streams"]
+        ini = os.path.join(tmp, f"nanodet_b{n}.txt")
+        st = stage_table(clip, n, ini)
+        nvdec = 1e3 * n / r["nvdec_fps"]
+        pipe, base = 1e3 * n / r["vidpipe_fps"], 1e3 * n / r["batched_fps"]
+        front = st["graphed"] if st["graphed"] == st["graphed"] else st["convert"] + st["model"] + st["decode"]
+        work = st["mux"] + front + st["nms"] + st["track"]
+        row = {"streams": n, "nvdec_ms": round(nvdec, 3), **{f"{k}_ms": v for k, v in st.items()},
+               "sum_ms": round(work, 3), "pipeline_ms": round(pipe, 3), "batched_ms": round(base, 3)}
+        print(f"{n:>7}{nvdec:>7.2f}" + "".join(f"{st[k]:>{w}.2f}" for k, w in
+                                                 (("mux", 7), ("convert", 8), ("model", 7), ("decode", 7),
+                                                  ("graphed", 8), ("nms", 7), ("track", 7)))
+              + f"{work:>7.2f}{pipe:>9.2f}{base:>9.2f}", flush=True)
+        if n <= 16:
+            sampled = vidpipe_run(clip, n, 120, ini, sample=True)
+            row["threads"], row["element_stats"] = sampled["threads"], sampled["element_stats"]
+            print(f"  sampled run, {n} streams: {sampled['fps']:.0f} FPS", flush=True)
+            for name, top in sampled["threads"].items():
+                if not name.startswith("vidpipe:src") or name.startswith("vidpipe:src0"):
+                    print(f"    {name}: " + ", ".join(f"{k} {v:.0%}" for k, v in top), flush=True)
+            print(f"    element stats: {json.dumps(sampled['element_stats'])}", flush=True)
+            with ThreadSampler() as ts:
+                b = batched_loop(clip, n, 120, *baseline)
+            row["baseline_threads"] = ts.report()
+            print(f"  sampled batched loop, {n} streams: {b['fps']:.0f} FPS", flush=True)
+            for name, top in row["baseline_threads"].items():
+                if "decode" not in name or name.startswith("Thread-1 "):
+                    print(f"    {name}: " + ", ".join(f"{k} {v:.0%}" for k, v in top), flush=True)
+        rows.append(row)
+    return rows
 
 
 def find_model(path: str | None) -> str:
@@ -247,7 +316,7 @@ def main_gpu(args: argparse.Namespace) -> int:
         ctx = ParseContext(416, 416, 80, 0.4)
         parser.check(be.outputs, ctx)
         results, wrong = [], []
-        print(f"{'streams':>7}{'frames':>8}{'NVDEC':>8}{'model':>8}{'batched':>9}{'perframe':>9}{'vidpipe':>9}"
+        print(f"{'streams':>7}{'frames':>8}{'NVDEC':>8}{'h265':>7}{'model':>8}{'batched':>9}{'perframe':>9}{'vidpipe':>9}{'serial':>8}"
               f"{'vs batched':>11}{'vs min':>8}{'obj/fr base':>12}{'obj/fr vp':>10}{'frames->host':>13}", flush=True)
         for n in streams:
             frames = args.frames if args.frames != 250 else max(40, min(600, 4800 // n))
@@ -257,38 +326,57 @@ def main_gpu(args: argparse.Namespace) -> int:
             cfg = load_infer_config(ini)
             assert cfg.batch_size == n
             dec = nvdec_only(clip, n, frames)
+            dec265 = nvdec_only(args.clip_h265, n, frames) if args.clip_h265 else float("nan")
             mod = model_only(be, n)
             base = batched_loop(clip, n, frames, be, parser, ctx)
             naive = per_frame_loop(clip, n, min(frames, 120), eager.module, [o.name for o in be.outputs], parser, ctx)
             vp = vidpipe_run(clip, n, frames, ini)
+            serial = vidpipe_run(clip, n, frames, ini, workers=1)
             bound = min(dec, mod) or float("nan")
             vp_opf = vp["objects"] / max(vp["frames"], 1)
             diff = abs(vp_opf - base["objects_per_frame"]) / max(base["objects_per_frame"], 1e-9)
+            serial_opf = serial["objects"] / max(serial["frames"], 1)
+            if abs(serial_opf - vp_opf) > 0.005 * max(vp_opf, 1e-9):  # fp16 at other batch sizes: not bit-equal
+                wrong.append(f"{n} streams: vidpipe with infer workers=1 found {serial['objects']} objects in "
+                             f"{serial['frames']} frames, with the default {vp['objects']} in {vp['frames']}")
             if diff > 0.02:
                 wrong.append(f"{n} streams: vidpipe {vp_opf:.2f} objects/frame, batched baseline "
                              f"{base['objects_per_frame']:.2f} ({diff:.1%} apart)")
-            row = {"streams": n, "frames_per_stream": frames, "nvdec_fps": round(dec, 1), "model_fps": round(mod, 1),
+            row = {"streams": n, "frames_per_stream": frames, "nvdec_fps": round(dec, 1),
+                   "nvdec_h265_fps": round(dec265, 1), "model_fps": round(mod, 1),
                    "batched_fps": round(base["fps"], 1), "per_frame_loop_fps": round(naive, 1),
-                   "vidpipe_fps": round(vp["fps"], 1), "vs_batched": round(vp["fps"] / base["fps"], 3),
+                   "vidpipe_fps": round(vp["fps"], 1), "vidpipe_serial_fps": round(serial["fps"], 1),
+                   "vs_batched": round(vp["fps"] / base["fps"], 3),
                    "vs_min_nvdec_model": round(vp["fps"] / bound, 3), "vs_per_frame_loop": round(vp["fps"] / naive, 3),
                    "objects_per_frame_batched": round(base["objects_per_frame"], 3),
                    "objects_per_frame_vidpipe": round(vp_opf, 3), "objects_per_frame_diff": round(diff, 4),
                    **{k: v for k, v in vp.items() if k != "fps"}}
             results.append(row)
-            print(f"{n:>7}{frames:>8}{dec:>8.0f}{mod:>8.0f}{base['fps']:>9.0f}{naive:>9.0f}{vp['fps']:>9.0f}"
+            print(f"{n:>7}{frames:>8}{dec:>8.0f}{dec265:>7.0f}{mod:>8.0f}{base['fps']:>9.0f}{naive:>9.0f}{vp['fps']:>9.0f}{serial['fps']:>8.0f}"
                   f"{row['vs_batched']:>11.2f}{row['vs_min_nvdec_model']:>8.2f}{base['objects_per_frame']:>12.2f}"
                   f"{vp_opf:>10.2f}{vp['frame_copies_to_host']:>13}", flush=True)
             if args.json:  # after every row: a run cut short still leaves its figures
                 with open(args.json, "w") as fh:
                     json.dump({"machine": info, "results": results, "wrong": wrong}, fh, indent=2)
-        prof = None
+        prof, stages = None, []
         if args.profile:
             n = 16 if 16 in streams else streams[-1]
             ini = os.path.join(tmp, f"nanodet_b{n}.txt")
             prof = vidpipe_run(clip, n, 60, ini, profile=True)
             print(f"profiled {n} streams x 60 frames: {json.dumps(prof.get('profile'))}", flush=True)
+            stages = profile_stages(clip, tmp, results, (be, parser, ctx))
+            without = vidpipe_run(clip, n, args.frames, ini)
+            with_probe = vidpipe_run(clip, n, args.frames, ini, user_probe=read_every_object)
+            opf = with_probe["objects"] / max(with_probe["frames"], 1)
+            prof["probe_cost"] = {"streams": n, "objects_per_frame": round(opf, 2), "fps_without": round(without["fps"], 1),
+                                  "fps_with": round(with_probe["fps"], 1),
+                                  "probe_us_per_object": round(1e6 * with_probe["probe_s"] / max(with_probe["objects"], 1), 3)}
+            print(f"probe reading every object's box and label, {n} streams, {opf:.1f} objects/frame: "
+                  f"{without['fps']:.0f} -> {with_probe['fps']:.0f} FPS, "
+                  f"{prof['probe_cost']['probe_us_per_object']:.2f} us per object", flush=True)
         if args.json:
             with open(args.json, "w") as fh:
-                json.dump({"machine": info, "results": results, "profiled_run": prof, "wrong": wrong}, fh, indent=2)
+                json.dump({"machine": info, "results": results, "profiled_run": prof, "stages": stages,
+                           "wrong": wrong}, fh, indent=2)
     from . import finish
     return finish(wrong)
