@@ -13,6 +13,7 @@ class Entry:
     value: str
     line: int
     section_line: int = 0
+    raw_key: str = ""  # the key as written (names inside keys, like roi-Entry, keep their case)
 
 
 def read_ini(path: str) -> list[Entry]:
@@ -42,5 +43,5 @@ def read_ini(path: str) -> list[Entry]:
         key, value = line.split("=", 1)
         if not section:
             raise ConfigError("key outside any [section]", file=path, line=n, key=key.strip())
-        entries.append(Entry(section, key.strip().lower(), value.strip(), n, section_line))
+        entries.append(Entry(section, key.strip().lower(), value.strip(), n, section_line, key.strip()))
     return entries

@@ -18,7 +18,7 @@ T = TypeVar("T", bound=type)
 _BUILTIN_MODULES = ("vidpipe.elements.sources", "vidpipe.elements.streammux", "vidpipe.elements.osd",
                     "vidpipe.elements.encode", "vidpipe.elements.network", "vidpipe.elements.sinks", "vidpipe.elements.basic",
                     "vidpipe.elements.multistream", "vidpipe.elements.testsrc",
-                    "vidpipe.infer.element", "vidpipe.track.element")
+                    "vidpipe.infer.element", "vidpipe.track.element", "vidpipe.analytics.element")
 
 
 def register(name: str, *, aliases: dict[str, dict[str, Any]] | None = None) -> Callable[[T], T]:
