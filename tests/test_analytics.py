@@ -314,3 +314,63 @@ def test_disabled_group_and_element_osd(tmp_path):
     assert [(ln.x1, ln.y1, ln.x2, ln.y2) for ln in d.lines] == [(400.0, 500.0, 1400.0, 500.0)]
     assert [(a.x1, a.y1, a.x2, a.y2) for a in d.arrows] == [(900.0, 500.0, 900.0, 540.0)]
     assert [t.text for t in d.texts] == ["Entry: 0 in, 0 out"]
+
+
+def _sv_line_counts(tracks, frames):
+    import supervision as sv
+    z = sv.LineZone(sv.Point(400, 500), sv.Point(1400, 500), triggering_anchors=[sv.Position.BOTTOM_CENTER])
+    for n in range(frames):
+        objs = tracks.get(n, [])
+        if objs:
+            ids, cls, xs, ys = (np.asarray(v) for v in zip(*objs))
+            d = sv.Detections(xyxy=np.stack([xs - 30, ys - 100, xs + 30, ys], 1).astype(np.float32),
+                              class_id=cls, tracker_id=ids)
+        else:
+            d = sv.Detections.empty()
+        z.trigger(d)
+    return z.in_count + z.out_count
+
+
+# scenario -> (tracks, frames, supervision's crossings, ours loose / balanced / strict as (in, out));
+# docs/analytics.md explains each disagreement
+SCENARIOS = {
+    "clean crossing": (path(1, DOWN), 11, 1, [(1, 0), (1, 0), (1, 0)]),
+    "down, up, down, up": (path(1, DOWN + DOWN[::-1] + DOWN + DOWN[::-1]), 44, 4, [(1, 1), (1, 1), (1, 1)]),
+    "jitter +-5 px": (path(1, [(900, 495 + 10 * (i % 2)) for i in range(30)]), 30, 29, [(1, 1), (0, 0), (0, 0)]),
+    "past the line's end": (path(1, [(1450, y) for _, y in DOWN]), 11, 0, [(0, 0), (0, 0), (0, 0)]),
+    "jump over the line": (path(3, [(900, 300), (900, 320), (900, 340), (900, 700), (900, 720)]), 5, 1,
+                           [(1, 0), (1, 0), (0, 0)]),
+    "8 missed frames": (merge(path(4, [(900, 420), (900, 440), (900, 460)]), path(4, [(900, 560), (900, 580)], start=12)),
+                        14, 1, [(1, 0), (1, 0), (0, 0)]),
+    "two observations": (path(1, [(900, 480), (900, 530)]), 2, 1, [(1, 0), (0, 0), (0, 0)]),
+    "untracked (id -1)": (path(-1, DOWN), 11, 1, [(0, 0), (0, 0), (0, 0)]),
+    "shallow angle": (path(1, [(600 + 60 * i, 470 + 10 * i) for i in range(8)]), 8, 1, [(1, 0), (1, 0), (0, 0)]),
+}
+
+
+@pytest.mark.parametrize("name", list(SCENARIOS))
+def test_line_counts_beside_supervision_line_zone(tmp_path, name):
+    pytest.importorskip("supervision")
+    tracks, frames, theirs, ours = SCENARIOS[name]
+    assert _sv_line_counts(tracks, frames) == theirs
+    assert [counts(run(line_cfg(tmp_path, m), tracks, frames)[0][0])[:2] for m in ("loose", "balanced", "strict")] == ours
+
+
+def test_roi_counts_beside_supervision_polygon_zone(tmp_path):
+    """Equal everywhere except anchors exactly on the right or bottom edge: supervision fills the
+    polygon into a pixel mask (edges included), we use the half-open even-odd rule."""
+    sv = pytest.importorskip("supervision")
+    t = merge(path(1, [(800 + 100 * i, 500) for i in range(10)]), path(2, [(1400, 500)] * 10),
+              path(5, [(1200, 300 + 50 * i) for i in range(10)]))
+    metas, _ = run(config(tmp_path, ROIS.format(classes="-1", inverse=0, time=0)), t, 10)
+    zone = sv.PolygonZone(np.array([[1200, 300], [1600, 300], [1600, 700], [1200, 700]]),
+                          triggering_anchors=[sv.Position.BOTTOM_CENTER])
+    theirs = []
+    for n in range(10):
+        ids, cls, xs, ys = (np.asarray(v) for v in zip(*t[n]))
+        d = sv.Detections(xyxy=np.stack([xs - 30, ys - 100, xs + 30, ys], 1).astype(np.float32), class_id=cls,
+                          tracker_id=ids)
+        theirs.append(int(zone.trigger(d).sum()))
+    ours = [m.obj_in_roi_cnt["Door"] for m in metas[0]]
+    assert theirs == [2, 2, 2, 2, 3, 3, 3, 3, 3, 1]
+    assert ours == [2, 2, 2, 2, 3, 3, 3, 3, 1, 1]     # frame 8: (1600, 500) and (1200, 700) lie on the edges

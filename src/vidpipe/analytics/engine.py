@@ -42,7 +42,7 @@ _MODE = {  # margin px, margin share of box height, observations, min |cos| of p
 _DIR_MODE = {"loose": (2.0, 0.0), "balanced": (5.0, 0.7071), "strict": (10.0, 0.8660)}  # min move px, min cos
 
 
-@dataclass
+@dataclass(slots=True)
 class AnalyticsFrameMeta:
     """Per frame results (frame.meta.user_meta["analytics"]); DeepStream's NvDsAnalyticsFrameMeta
     names are properties beside ours."""
@@ -126,6 +126,7 @@ class _Geometry:
         self.l2 = np.zeros((lmax, 2))
         self.ldir = np.zeros((lmax, 2))
         self.lorient = np.zeros(lmax)
+        self.lnorm = np.zeros((lmax, 3))
         self.lused = np.zeros(lmax, bool)
         for j, ln in enumerate(lc.lines if lc else []):
             a, b = np.asarray(ln.line[0]) * (sx, sy), np.asarray(ln.line[1]) * (sx, sy)
@@ -135,6 +136,8 @@ class _Geometry:
             side = v[0] * d[1] - v[1] * d[0]  # which side of the line the direction points to
             self.lorient[j] = 1.0 if side > 0 else -1.0
             self.lused[j] = side != 0
+            n = np.asarray([-v[1], v[0]]) / np.hypot(*v) * self.lorient[j]  # unit normal towards the direction
+            self.lnorm[j] = (n[0], n[1], -(n @ a))
         self.line_names = [ln.name for ln in lc.lines] if lc else []
         self.lc = lc
         self.l_classes = classes(lc.class_ids) if lc else None
@@ -162,6 +165,13 @@ def _inside(pts: np.ndarray, edges: np.ndarray) -> np.ndarray:
     with np.errstate(divide="ignore", invalid="ignore"):
         xc = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
     return (straddle & (x < xc)).sum(-1) % 2 == 1
+
+
+def _per_frame(fi: np.ndarray, hits: np.ndarray, frames: int) -> np.ndarray:
+    """[rows, K] bool -> [frames, K] counts (one bincount)."""
+    k = hits.shape[1]
+    r, j = np.nonzero(hits)
+    return np.bincount(fi[r] * k + j, minlength=frames * k).reshape(frames, k)
 
 
 def _allowed(cls: np.ndarray, allowed: list[np.ndarray | None], gid: np.ndarray) -> np.ndarray:
@@ -194,7 +204,8 @@ class AnalyticsEngine:
         self._geo_index: dict[tuple[int, int, int], int] = {}
         self._stack: dict[str, np.ndarray] = {}
         # tracked objects: one row each
-        self._rows: dict[tuple[int, int], int] = {}
+        self._sorted_keys = np.zeros(0, np.int64)   # (stream << 40 | object id), sorted
+        self._sorted_rows = np.zeros(0, np.int64)
         cap = 64
         self._key = np.zeros((cap, 2), np.int64)
         self._seen = np.full(cap, -np.inf)
@@ -220,7 +231,7 @@ class AnalyticsEngine:
             self._geos.append(_Geometry(self.cfg, stream, w, h, (self.rmax, self.omax, self.vmax, self.lmax, self.dmax)))
             gs = self._geos
             self._stack = {k: np.stack([getattr(x, k) for x in gs]) for k in
-                           ("roi_edges", "roi_used", "oc_edges", "oc_used", "l1", "l2", "ldir", "lorient", "lused",
+                           ("roi_edges", "roi_used", "oc_edges", "oc_used", "l1", "l2", "ldir", "lorient", "lnorm", "lused",
                             "dvec", "dused")}
             self._stack["roi_inverse"] = np.asarray([x.roi_inverse for x in gs])
             self._stack["margin"] = np.asarray([(x.margin_px, x.margin_share) for x in gs])
@@ -246,44 +257,58 @@ class AnalyticsEngine:
             setattr(self, name, b)
 
     def _state_rows(self, sid: np.ndarray, oid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """State rows of tracked objects (new ones get fresh rows); and which ones are new."""
-        rows = np.empty(len(sid), np.int64)
-        new = np.zeros(len(sid), bool)
-        get = self._rows.get
-        for i, k in enumerate(zip(sid.tolist(), oid.tolist())):
-            r = get(k)
-            if r is None:
-                if self._free:
-                    r = self._free.pop()
-                else:
-                    r = self._n
-                    self._n += 1
-                    self._grow(self._n)
-                self._rows[k] = r
-                self._key[r] = k
-                new[i] = True
-            rows[i] = r
+        """State rows of tracked objects (new ones get fresh rows); and which ones are new. Keys
+        (stream << 40 | id) are kept sorted, so finding a batch's rows is one searchsorted."""
+        keys = (sid << 40) | (oid & ((1 << 40) - 1))
+        pos = np.searchsorted(self._sorted_keys, keys)
+        pos_c = np.minimum(pos, len(self._sorted_keys) - 1)
+        found = (len(self._sorted_keys) > 0) & (self._sorted_keys[pos_c] == keys) if len(self._sorted_keys) \
+            else np.zeros(len(keys), bool)
+        rows = np.empty(len(keys), np.int64)
+        rows[found] = self._sorted_rows[pos_c[found]]
+        new = ~found
         if new.any():
-            r = rows[new]
+            fresh_keys, first = np.unique(keys[new], return_index=True)
+            fresh_rows = np.empty(len(fresh_keys), np.int64)
+            for i in range(len(fresh_keys)):
+                if self._free:
+                    fresh_rows[i] = self._free.pop()
+                else:
+                    fresh_rows[i] = self._n
+                    self._n += 1
+            self._grow(self._n)
+            at = np.searchsorted(self._sorted_keys, fresh_keys)
+            self._sorted_keys = np.insert(self._sorted_keys, at, fresh_keys)
+            self._sorted_rows = np.insert(self._sorted_rows, at, fresh_rows)
+            self._key[fresh_rows, 0] = fresh_keys >> 40
+            self._key[fresh_rows, 1] = fresh_keys & ((1 << 40) - 1)
+            rows[new] = fresh_rows[np.searchsorted(fresh_keys, keys[new])]
+            r = fresh_rows
             self._nobs[r] = 0
             self._side[r] = 0
             self._counted[r] = False
         return rows, new
 
     def _forget(self, now: dict[int, float]) -> None:
-        """Drops objects of these streams unseen for forget-after-ms (by their stream's clock)."""
+        """Drops objects of these streams unseen for forget-after-ms (by their stream's clock);
+        looked at twice per forget period."""
         limit = self.cfg.forget_after_ms / 1000.0
-        n = self._n
-        if not self._rows:
+        t = min(now.values(), default=-np.inf)
+        if not len(self._sorted_keys) or t - self._last_gc < limit / 2:
             return
+        self._last_gc = t
+        n = self._n
         sid = self._key[:n, 0]
         old = np.zeros(n, bool)
-        for s, t in now.items():
-            old |= (sid == s) & (self._seen[:n] < t - limit) & np.isfinite(self._seen[:n])
-        for r in np.nonzero(old)[0].tolist():
-            self._rows.pop((int(self._key[r, 0]), int(self._key[r, 1])), None)
-            self._seen[r] = -np.inf
-            self._free.append(r)
+        for s, ts in now.items():
+            old |= (sid == s) & (self._seen[:n] < ts - limit) & np.isfinite(self._seen[:n])
+        rows = np.nonzero(old)[0]
+        if not len(rows):
+            return
+        keep = ~np.isin(self._sorted_rows, rows)
+        self._sorted_keys, self._sorted_rows = self._sorted_keys[keep], self._sorted_rows[keep]
+        self._seen[rows] = -np.inf
+        self._free.extend(rows.tolist())
 
     # -- one batch ---------------------------------------------------------------------------
     def process(self, batch: Any) -> list[AnalyticsFrameMeta]:
@@ -306,12 +331,12 @@ class AnalyticsEngine:
             roi_in = _inside(pts, st["roi_edges"][gid])
             roi_in ^= st["roi_inverse"][gid][:, None]
             roi_in &= st["roi_used"][gid]
-            roi_in &= _allowed(cls, [g.roi_classes for g in self._geos], gid)[:, None]
+            roi_in &= self._classes_ok(cls, "roi_classes", gid)[:, None]
         roi_mask = (roi_in * bits_r).sum(1)
         oc_in = np.zeros((n, self.omax), bool)
         if n:
             oc_in = _inside(pts, st["oc_edges"][gid]) & st["oc_used"][gid]
-            oc_in &= _allowed(cls, [g.oc_classes for g in self._geos], gid)[:, None]
+            oc_in &= self._classes_ok(cls, "oc_classes", gid)[:, None]
         lines_mask = np.zeros(n, np.int64)
         direction = np.zeros(n, np.int16)
         crossed = np.zeros((n, self.lmax, 2), bool)
@@ -323,35 +348,51 @@ class AnalyticsEngine:
             self._update_tracks(sel, frames, fi, gid, pts, xyxy, cls, objs, crossed, direction)
         if n:
             lines_mask = (crossed.any(2) * (1 << np.arange(self.lmax, dtype=np.int64))).sum(1)
-        # per frame results
+        # per frame results: counts for all frames at once, then each frame's dicts
+        nf = len(frames)
+        roi_cnt = np.zeros((nf, self.rmax), np.int64)
+        oc_cnt = np.zeros((nf, self.omax), np.int64)
+        now_cnt = np.zeros((nf, self.lmax, 2), np.int64)
+        cls_keys: list = [[] for _ in range(nf)]
+        if n:
+            roi_cnt = _per_frame(fi, roi_in, nf)
+            oc_cnt = _per_frame(fi, oc_in, nf)
+            if crossed.any():
+                now_cnt = _per_frame(fi, crossed.reshape(n, -1), nf).reshape(nf, self.lmax, 2)
+            ncls = int(cls.max()) + 1 if cls.min() >= 0 else 0
+            if ncls:
+                per = np.bincount(fi * ncls + cls, minlength=nf * ncls).reshape(nf, ncls)
+                cls_keys = [(np.nonzero(row)[0], row) for row in per]
         metas = []
         oc_mask = np.zeros(n, np.int64)
-        order = np.argsort(fi, kind="stable")
-        bounds = np.searchsorted(fi[order], np.arange(len(frames) + 1))
+        oc_bad = np.zeros((nf, self.omax), bool)
         for k, f in enumerate(frames):
-            rows = order[bounds[k]:bounds[k + 1]]
             g = self._geos[fgid[k]]
             m = AnalyticsFrameMeta(self.unique_id, roi_names=g.roi_names, oc_names=g.oc_names,
                                    line_names=g.line_names, direction_names=g.direction_names)
-            in_roi = roi_in[rows].sum(0)
-            m.obj_in_roi_cnt = {name: int(in_roi[j]) for j, name in enumerate(g.roi_names)}
-            c, cnt = np.unique(cls[rows], return_counts=True)
-            m.obj_cnt = dict(zip(c.tolist(), cnt.tolist()))
+            m.obj_in_roi_cnt = dict(zip(g.roi_names, roi_cnt[k].tolist()))
+            if n and len(cls_keys[k]):
+                ids, row = cls_keys[k]
+                m.obj_cnt = dict(zip(ids.tolist(), row[ids].tolist()))
+            elif n:
+                c, cnt = np.unique(cls[fi == k], return_counts=True)
+                m.obj_cnt = dict(zip(c.tolist(), cnt.tolist()))
             if g.has_oc:
-                self._overcrowding(f, g, oc_in[rows], m)
-                bad = np.asarray([m.oc_status[nm] for nm in g.oc_names] + [False] * (self.omax - len(g.oc_names)))
-                oc_mask[rows] = ((oc_in[rows] & bad) * (1 << np.arange(self.omax, dtype=np.int64))).sum(1)
+                self._overcrowding(f, g, oc_cnt[k], m)
+                oc_bad[k, :len(g.oc_names)] = [m.oc_status[nm] for nm in g.oc_names]
             if g.has_lines:
-                now = crossed[rows].sum(0)
                 cum = self.cum.setdefault(f.source_id, np.zeros((self.lmax, 2), np.int64))
                 byc = self.cum_by_class.setdefault(f.source_id, {})
+                now, tot = now_cnt[k].tolist(), cum.tolist()
                 for j, name in enumerate(g.line_names):
-                    m.obj_lc_curr_cnt[name], m.lc_curr_against[name] = int(now[j, 0]), int(now[j, 1])
-                    m.obj_lc_cum_cnt[name], m.lc_cum_against[name] = int(cum[j, 0]), int(cum[j, 1])
+                    m.obj_lc_curr_cnt[name], m.lc_curr_against[name] = now[j]
+                    m.obj_lc_cum_cnt[name], m.lc_cum_against[name] = tot[j]
                     m.lc_cum_by_class[name] = dict(byc.get((j, 0), {}))
                     m.lc_cum_against_by_class[name] = dict(byc.get((j, 1), {}))
             f.meta.user_meta["analytics"] = m
             metas.append(m)
+        if n and oc_bad.any():
+            oc_mask = ((oc_in & oc_bad[fi]) * (1 << np.arange(self.omax, dtype=np.int64))).sum(1)
         if n:
             objs.set_data("analytics_roi", roi_mask, np.int64)
             objs.set_data("analytics_oc", oc_mask, np.int64)
@@ -386,8 +427,9 @@ class AnalyticsEngine:
         if not len(sel):
             return
         st = self._stack
-        sid = np.asarray([frames[k].source_id for k in fi[sel].tolist()], np.int64)
-        tnow = np.asarray([frames[k].pts_seconds for k in fi[sel].tolist()])
+        fsel = fi[sel]
+        sid = np.asarray([f.source_id for f in frames], np.int64)[fsel]
+        tnow = np.asarray([f.pts_seconds for f in frames])[fsel]
         rows, _ = self._state_rows(sid, objs.object_id[sel].astype(np.int64))
         g = gid[sel]
         p = pts[sel]
@@ -400,56 +442,29 @@ class AnalyticsEngine:
         fresh = nobs == 1
         if fresh.any():
             self._hist[rows[fresh]] = p[fresh, None]
-        # lines
-        lc_ok = _allowed(cls[sel], [x.l_classes for x in self._geos], g) & st["lused"][g].any(1)
+        # lines: signed distance to each line (positive: the side its direction points to)
+        lc_ok = self._classes_ok(cls[sel], "l_classes", g) & st["lused"][g].any(1)
         if lc_ok.any():
             i = np.nonzero(lc_ok)[0]
             r, gg, pp = rows[i], g[i], p[i]
-            l1, l2, ldir = st["l1"][gg], st["l2"][gg], st["ldir"][gg]
-            v = l2 - l1
-            length = np.hypot(v[..., 0], v[..., 1])
-            rel = pp[:, None, :] - l1
-            dist = (v[..., 0] * rel[..., 1] - v[..., 1] * rel[..., 0]) / np.where(length > 0, length, 1)
-            dist *= st["lorient"][gg]
-            hbox = (xyxy[sel[i], 3] - xyxy[sel[i], 1])[:, None]
-            margin = np.maximum(st["margin"][gg, 0:1], st["margin"][gg, 1:2] * hbox)
-            side = np.where(dist > margin, 1, np.where(dist < -margin, -1, 0)).astype(np.int8)
+            nrm = st["lnorm"][gg]                                        # [n, L, 3]: unit normal, offset
+            dist = nrm[..., 0] * pp[:, 0:1] + nrm[..., 1] * pp[:, 1:2] + nrm[..., 2]
+            hbox = xyxy[sel[i], 3] - xyxy[sel[i], 1]
+            mg = st["margin"][gg]
+            margin = np.maximum(mg[:, 0], mg[:, 1] * hbox)[:, None]
+            side = (dist > margin).astype(np.int8) - (dist < -margin)
             side[~st["lused"][gg]] = 0
             prev = self._side[r]
-            c = self._commit[r]
             flip = (side != 0) & (prev != 0) & (side != prev)
             if flip.any():
-                d = pp[:, None, :] - c                                   # path from the commit point
-                den = v[..., 0] * d[..., 1] - v[..., 1] * d[..., 0]
-                cl = c - l1
-                with np.errstate(divide="ignore", invalid="ignore"):
-                    t = (cl[..., 0] * d[..., 1] - cl[..., 1] * d[..., 0]) / den
-                on_line = st["extended"][gg][:, None] | ((t >= 0) & (t <= 1))
-                norm = np.hypot(d[..., 0], d[..., 1])
-                cos = np.where(norm > 0, (d * ldir).sum(-1) / np.where(norm > 0, norm, 1), 0)
-                aligned = np.abs(cos) >= st["min_cos"][gg][:, None]
-                enough = (nobs[i] >= st["min_obs"][gg])[:, None]
-                hit = flip & on_line & aligned & enough
-                k = (side < 0).astype(np.int64)                          # 0: with the direction, 1: against
-                every = st["every"][gg]
-                a, j = np.nonzero(hit)
-                kk = k[a, j]
-                new = every[a] | ~self._counted[r[a], j, kk]
-                a, j, kk = a[new], j[new], kk[new]
-                self._counted[r[a], j, kk] = True
-                crossed[sel[i[a]], j, kk] = True
-                for aa, jj, kx in zip(a.tolist(), j.tolist(), kk.tolist()):
-                    s = int(sid[i[aa]])
-                    cum = self.cum.setdefault(s, np.zeros((self.lmax, 2), np.int64))
-                    cum[jj, kx] += 1
-                    byc = self.cum_by_class.setdefault(s, {}).setdefault((jj, kx), {})
-                    c_id = int(cls[sel[i[aa]]])
-                    byc[c_id] = byc.get(c_id, 0) + 1
+                self._crossings(np.nonzero(flip), i, r, gg, pp, side, nobs, sel, sid, cls, crossed)
             moved = side != 0
             self._side[r] = np.where(moved, side, prev)
-            self._commit[r] = np.where(moved[..., None], pp[:, None, :], c)
+            if moved.any():
+                a, j = np.nonzero(moved)
+                self._commit[r[a], j] = pp[a]
         # directions
-        d_ok = _allowed(cls[sel], [x.d_classes for x in self._geos], g) & st["dused"][g].any(1)
+        d_ok = self._classes_ok(cls[sel], "d_classes", g) & st["dused"][g].any(1)
         if d_ok.any():
             i = np.nonzero(d_ok)[0]
             r, gg = rows[i], g[i]
@@ -462,8 +477,45 @@ class AnalyticsEngine:
             good &= cos[np.arange(len(i)), best] > 0
             direction[sel[i]] = np.where(good, best + 1, 0)
 
-    def _overcrowding(self, f: Any, g: _Geometry, oc_in: np.ndarray, m: AnalyticsFrameMeta) -> None:
-        counts = oc_in.sum(0)
+    def _crossings(self, where, i, r, gg, pp, side, nobs, sel, sid, cls, crossed) -> None:
+        """Objects now clearly on the other side of a line than at their commit point: a crossing
+        where the path between the two meets the line (anywhere with extended=1), the track is
+        old enough and (strict) the path runs along the direction."""
+        st = self._stack
+        a, j = where
+        ga = gg[a]
+        l1, l2 = st["l1"][ga, j], st["l2"][ga, j]
+        v = l2 - l1
+        c = self._commit[r[a], j]
+        d = pp[a] - c                                                    # path from the commit point
+        den = v[:, 0] * d[:, 1] - v[:, 1] * d[:, 0]
+        cl = c - l1
+        with np.errstate(divide="ignore", invalid="ignore"):
+            t = (cl[:, 0] * d[:, 1] - cl[:, 1] * d[:, 0]) / den
+        on_line = st["extended"][ga] | ((t >= 0) & (t <= 1))
+        norm = np.hypot(d[:, 0], d[:, 1])
+        cos = (d * st["ldir"][ga, j]).sum(-1) / np.where(norm > 0, norm, 1)
+        hit = on_line & (np.abs(cos) >= st["min_cos"][ga]) & (nobs[i[a]] >= st["min_obs"][ga])
+        kk = (side[a, j] < 0).astype(np.int64)                          # 0: with the direction, 1: against
+        hit &= st["every"][ga] | ~self._counted[r[a], j, kk]
+        a, j, kk = a[hit], j[hit], kk[hit]
+        self._counted[r[a], j, kk] = True
+        crossed[sel[i[a]], j, kk] = True
+        for aa, jj, kx in zip(a.tolist(), j.tolist(), kk.tolist()):
+            s = int(sid[i[aa]])
+            cum = self.cum.setdefault(s, np.zeros((self.lmax, 2), np.int64))
+            cum[jj, kx] += 1
+            byc = self.cum_by_class.setdefault(s, {}).setdefault((jj, kx), {})
+            c_id = int(cls[sel[i[aa]]])
+            byc[c_id] = byc.get(c_id, 0) + 1
+
+    def _classes_ok(self, cls: np.ndarray, attr: str, gid: np.ndarray) -> np.ndarray:
+        allowed = [getattr(x, attr) for x in self._geos]
+        if all(a is None for a in allowed):
+            return np.ones(len(cls), bool)
+        return _allowed(cls, allowed, gid)
+
+    def _overcrowding(self, f: Any, g: _Geometry, counts: np.ndarray, m: AnalyticsFrameMeta) -> None:
         since = self._oc_since.setdefault(f.source_id, np.full(self.omax, np.nan))
         for j, name in enumerate(g.oc_names):
             over = counts[j] >= g.oc_threshold
