@@ -18,7 +18,8 @@ Semantics (docs/analytics.md has them with examples):
   otherwise; one count per object, line and direction unless count-every-crossing=1.
 - Modes: loose (margin 0, 2 observations), balanced (margin max(2 px, 10% of the box height),
   3 observations), strict (margin max(4 px, 20% of the box height), 5 observations, and the
-  path within 60 degrees of the direction).
+  path within 60 degrees of the direction). A track that crosses before it has the observations
+  is counted when it has them, if it is still across.
 - Direction: the movement from the oldest of the last 10 positions to now, when it is at least
   the mode's distance (2 / 5 / 10 px), takes the name of the configured direction closest to it
   (within 90 / 45 / 30 degrees).
@@ -456,9 +457,11 @@ class AnalyticsEngine:
             side[~st["lused"][gg]] = 0
             prev = self._side[r]
             flip = (side != 0) & (prev != 0) & (side != prev)
-            if flip.any():
-                self._crossings(np.nonzero(flip), i, r, gg, pp, side, nobs, sel, sid, cls, crossed)
             moved = side != 0
+            if flip.any():  # a young track's flip waits (side and commit point kept) until it is old enough
+                a, j = np.nonzero(flip)
+                young = self._crossings((a, j), i, r, gg, pp, side, nobs, sel, sid, cls, crossed)
+                moved[a[young], j[young]] = False
             self._side[r] = np.where(moved, side, prev)
             if moved.any():
                 a, j = np.nonzero(moved)
@@ -477,10 +480,11 @@ class AnalyticsEngine:
             good &= cos[np.arange(len(i)), best] > 0
             direction[sel[i]] = np.where(good, best + 1, 0)
 
-    def _crossings(self, where, i, r, gg, pp, side, nobs, sel, sid, cls, crossed) -> None:
+    def _crossings(self, where, i, r, gg, pp, side, nobs, sel, sid, cls, crossed) -> np.ndarray:
         """Objects now clearly on the other side of a line than at their commit point: a crossing
         where the path between the two meets the line (anywhere with extended=1), the track is
-        old enough and (strict) the path runs along the direction."""
+        old enough and (strict) the path runs along the direction. Returns the flips that wait
+        for the track to be old enough."""
         st = self._stack
         a, j = where
         ga = gg[a]
@@ -495,7 +499,9 @@ class AnalyticsEngine:
         on_line = st["extended"][ga] | ((t >= 0) & (t <= 1))
         norm = np.hypot(d[:, 0], d[:, 1])
         cos = (d * st["ldir"][ga, j]).sum(-1) / np.where(norm > 0, norm, 1)
-        hit = on_line & (np.abs(cos) >= st["min_cos"][ga]) & (nobs[i[a]] >= st["min_obs"][ga])
+        old_enough = nobs[i[a]] >= st["min_obs"][ga]
+        young = on_line & ~old_enough
+        hit = on_line & (np.abs(cos) >= st["min_cos"][ga]) & old_enough
         kk = (side[a, j] < 0).astype(np.int64)                          # 0: with the direction, 1: against
         hit &= st["every"][ga] | ~self._counted[r[a], j, kk]
         a, j, kk = a[hit], j[hit], kk[hit]
@@ -508,6 +514,7 @@ class AnalyticsEngine:
             byc = self.cum_by_class.setdefault(s, {}).setdefault((jj, kx), {})
             c_id = int(cls[sel[i[aa]]])
             byc[c_id] = byc.get(c_id, 0) + 1
+        return young
 
     def _classes_ok(self, cls: np.ndarray, attr: str, gid: np.ndarray) -> np.ndarray:
         allowed = [getattr(x, attr) for x in self._geos]
