@@ -19,3 +19,15 @@ def test_rows_that_differ_fail_the_suite(capsys):
     assert same_detections("lost", a, {}, wrong) == 0.0
     assert len(wrong) == 2 and finish(wrong) == 1
     assert "FAILED" in capsys.readouterr().out
+
+
+def test_analytics_suite_agrees_with_supervision(capsys):
+    """A short run of the analytics suite: both sides count the same, and the run passes."""
+    pytest = __import__("pytest")
+    pytest.importorskip("supervision")
+    import argparse
+
+    from vidpipe.bench.analytics import main_analytics
+    assert main_analytics(argparse.Namespace(streams="2", objects=10, frames=60)) == 0
+    row = capsys.readouterr().out.strip().splitlines()[-1].split()
+    assert row[0] == "2" and int(row[4]) > 0 and int(row[5]) > 0   # crossings and ROI hits happened

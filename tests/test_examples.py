@@ -160,3 +160,40 @@ def test_runtime_source_add_delete(clip, detector_config, capsys):
 def test_demux_multi_in_multi_out(clip, clip2, detector_config, tmp_path):
     assert load("demux_multi_in_multi_out").main([clip[0], clip2[0], "--folder", str(tmp_path), "--config", detector_config]) == 0
     assert len(decode_all(str(tmp_path / "out_0.mp4"))) == 30 and len(decode_all(str(tmp_path / "out_1.mp4"))) == 20
+
+
+def test_deepstream_nvdsanalytics(default_assets, tmp_path, capsys):
+    mod = load("deepstream_nvdsanalytics")
+    clip = default_assets["clip"]
+    assert mod.main(["-i", clip, clip, "--frames", "90", "--no-display"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    frame_pat = re.compile(r"Frame Number=(\d+) stream id=(\d) Number of Objects=(\d+) Vehicle Count=(\d+) "
+                           r"Person Count=(\d+)")
+    frames = [(i, frame_pat.fullmatch(ln)) for i, ln in enumerate(out) if ln.startswith("Frame Number=")]
+    assert len(frames) == 180 and all(m for _, m in frames)
+    assert sorted(int(m.group(1)) for _, m in frames if m.group(2) == "0") == list(range(90))
+    cum, seen = {"Entry": 0, "Exit": 0}, 0
+    for i, m in frames:
+        n, sid, objs = int(m.group(1)), int(m.group(2)), int(m.group(3))
+        following = out[i + 1:i + 5]
+        if sid == 0:
+            roi = eval(following[0].removeprefix("Objs in ROI: "))          # noqa: S307 - our own printout
+            new_cum = eval(following[1].removeprefix("Linecrossing Cumulative: "))  # noqa: S307
+            now = eval(following[2].removeprefix("Linecrossing Current Frame: "))  # noqa: S307
+            assert 0 <= roi["Centre"] <= objs
+            assert {k: cum[k] + now[k] for k in cum} == new_cum, n     # totals grow by this frame's crossings
+            crossed = [ln for ln in out[:i] if ln.startswith("Object ") and " crossed " in ln][seen:]
+            assert len(crossed) == sum(now.values())                   # one object line per crossing
+            seen += len(crossed)
+            cum = new_cum
+        else:
+            assert following[0].startswith("Overcrowding status: {'Street': ")
+    assert sum(cum.values()) >= 1       # the clip has objects crossing the line in its first 90 frames
+
+
+def test_deepstream_nvdsanalytics_bad_config(default_assets, tmp_path, capsys):
+    bad = tmp_path / "a.txt"
+    bad.write_text("[line-crossing-stream-0]\nline-crossing-A=1;2;3\n")
+    mod = load("deepstream_nvdsanalytics")
+    assert mod.main(["-i", default_assets["clip"], "--config", str(bad), "--no-display"]) == 1
+    assert capsys.readouterr().err.strip() == f"error: {bad}:2: line-crossing-A: expected 8 numbers, got 3"

@@ -22,6 +22,9 @@ examples:
   vidpipe run a.mp4 b.mp4 --out out_%d.mp4      two streams, one annotated file each
   vidpipe run clip.mp4 --config pgie.txt        a DeepStream nvinfer config file
   vidpipe run clip.mp4 --tracker bytetrack      with object ids (iou, sort, bytetrack)
+  vidpipe run clip.mp4 --analytics config_nvdsanalytics.txt
+                                                count through lines and zones (DeepStream's nvdsanalytics
+                                                config; tracks with bytetrack unless --tracker says)
   vidpipe run clip.mp4 --out rtsp://127.0.0.1:8554/ds-test   serve it over RTSP (ffplay/VLC/GStreamer)
   vidpipe run --pipeline app.yaml               a pipeline described in YAML
   vidpipe launch "urisrc uri=a.mp4 ! m.sink_0 streammux name=m ! infer model=det.onnx ! osd ! filesink location=o.mp4"
@@ -112,6 +115,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         infer_props["config"] = cfg
     if args.conf is not None:
         infer_props["threshold"] = args.conf
+    if args.analytics:
+        from .analytics import load_analytics_config
+        load_analytics_config(args.analytics)  # a bad file fails here, before any decoding
+        args.tracker = args.tracker or "bytetrack"  # lines and directions need track ids
     out = args.out or _default_out(uris[0], len(uris))
     if out.startswith("rtsp://"):
         return _run_rtsp(args, uris, infer_props, out)
@@ -122,6 +129,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     flow.capture(*uris, file_loop=args.file_loop).infer(name="primary-infer", **infer_props)
     if args.tracker:
         flow.track(args.tracker)
+    if args.analytics:
+        flow.analytics(args.analytics)
     flow.jsonl(jsonl)
     if tiled:
         flow.add("tiler", "tiler", width=args.tile_width, height=args.tile_height)
@@ -156,6 +165,8 @@ def _run_rtsp(args: argparse.Namespace, uris: list[str], infer_props: dict, out:
     flow.infer(name="primary-infer", **infer_props)
     if args.tracker:
         flow.track(args.tracker)
+    if args.analytics:
+        flow.analytics(args.analytics)
     if len(uris) > 1:
         flow.add("tiler", "tiler", width=args.tile_width, height=args.tile_height)
     flow.osd().sink("rtspsink", port=u.port or 8554, mount=u.path or "/ds-test",
@@ -272,6 +283,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--batch-size", type=int, default=0, help="frames per batch (default: number of inputs)")
     r.add_argument("--conf", type=float, help="detection threshold for all classes (default model: 0.4)")
     r.add_argument("--tracker", choices=["iou", "sort", "bytetrack"], help="track objects (object ids in the output)")
+    r.add_argument("--analytics", metavar="CONFIG", help="ROIs, line crossing, direction, overcrowding from a "
+                   "DeepStream config_nvdsanalytics.txt (or YAML); counts in the .jsonl and on the video")
     r.add_argument("--bitrate", type=int, default=0, help="output bits per second (default: constant quality)")
     r.add_argument("--file-loop", action="store_true", help="loop the inputs until Ctrl-C")
     r.add_argument("--tile-width", type=int, default=1280, help="width of the tiled output for several inputs")

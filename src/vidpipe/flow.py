@@ -49,6 +49,10 @@ class Flow:
     def track(self, tracker: str = "iou", **props: Any) -> "Flow":
         return self.add("tracker", "tracker", algorithm=tracker, **props)
 
+    def analytics(self, config_file: str, **props: Any) -> "Flow":
+        """ROIs, lines, directions, overcrowding from a config_nvdsanalytics.txt (after track())."""
+        return self.add("analytics", "analytics", config_file=config_file, **props)
+
     def osd(self, **props: Any) -> "Flow":
         return self.add("osd", "osd", **props)
 

@@ -88,7 +88,10 @@ class Analytics(Element):
             label = name
             if mode == 2:
                 label += f": {m.obj_lc_cum_cnt.get(name, 0)} in, {m.lc_cum_against.get(name, 0)} out"
-            d.texts.append(Text(label, x2 + 4, y2, scale, LINE_COLOR))
+            lx, ly = (x1, y1) if x1 <= x2 else (x2, y2)  # by the line's left end, kept inside the frame;
+            w, h = float(f.width), float(f.height)     # lines drawn on the same place get one row each
+            d.texts.append(Text(label, min(max(lx + 4, 4.0), max(w - 220, 4.0)),
+                                min(max(ly - 6 - 16 * j * scale * 2, 14.0), h - 4), scale, LINE_COLOR))
         if mode == 2 and g.direction_names:
             for o in f.objects:
                 k = int(o.data("analytics_direction"))

@@ -70,6 +70,16 @@ class AnalyticsFrameMeta:
     ocStatus = property(lambda self: self.oc_status)
     objCnt = property(lambda self: self.obj_cnt)
 
+    def to_dict(self) -> dict[str, Any]:
+        """The counts as JSON-ready dicts (jsonsink writes them beside the objects)."""
+        out: dict[str, Any] = {}
+        for k in ("obj_in_roi_cnt", "obj_lc_curr_cnt", "obj_lc_cum_cnt", "lc_curr_against", "lc_cum_against",
+                  "oc_status", "oc_count"):
+            v = getattr(self, k)
+            if v:
+                out[k] = dict(v)
+        return out
+
     def obj_info(self, obj: Any) -> "AnalyticsObjInfo":
         """An object's results by name (DeepStream's NvDsAnalyticsObjInfo)."""
         def names(mask: int, table: list[str]) -> list[str]:

@@ -298,8 +298,12 @@ class Frame:
         return img
 
     def to_dict(self) -> dict[str, Any]:
-        return {"source_id": self.source_id, "frame_num": self.frame_num,
-                "pts": round(self.pts_seconds, 6), "objects": self.objects.to_dicts()}
+        d = {"source_id": self.source_id, "frame_num": self.frame_num,
+             "pts": round(self.pts_seconds, 6), "objects": self.objects.to_dicts()}
+        for key, value in self.meta.user_meta.items():  # results that know their JSON form (analytics)
+            if hasattr(value, "to_dict"):
+                d[key] = value.to_dict()
+        return d
 
     def __repr__(self) -> str:
         shape = (self.height, self.width, 3) if self._image is not None or self.nv12 is not None else ()
