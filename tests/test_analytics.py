@@ -210,8 +210,8 @@ def test_roi_occupancy_per_frame(tmp_path):
               path(3, [(100, 900)] * 10, cls=4))
     metas, info = run(cfg, t, 10)
     got = [(m.obj_in_roi_cnt["Left"], m.obj_in_roi_cnt["Door"]) for m in metas[0]]
-    # x = 800 900 in Left | 1000 1100 | 1200..1500 in Door (left edge in, right edge out) | 1600 1700
-    assert got == [(2, 1), (2, 1), (1, 1), (1, 1), (1, 2), (1, 2), (1, 2), (1, 2), (1, 1), (1, 1)]
+    # x = 800 900 in Left | 1000 1100 | 1200..1600 in Door (its edges included) | 1700
+    assert got == [(2, 1), (2, 1), (1, 1), (1, 1), (1, 2), (1, 2), (1, 2), (1, 2), (1, 2), (1, 1)]
     assert info[(0, 0, 1)].roiStatus == ["Left"] and info[(0, 5, 1)].roiStatus == ["Door"]
     assert info[(0, 2, 1)].roiStatus == []
     cfg = config(tmp_path, ROIS.format(classes="0", inverse=0, time=0))
@@ -357,8 +357,7 @@ def test_line_counts_beside_supervision_line_zone(tmp_path, name):
 
 
 def test_roi_counts_beside_supervision_polygon_zone(tmp_path):
-    """Equal everywhere except anchors exactly on the right or bottom edge: supervision fills the
-    polygon into a pixel mask (edges included), we use the half-open even-odd rule."""
+    """Equal, edges included on both sides (supervision fills the polygon into a pixel mask)."""
     sv = pytest.importorskip("supervision")
     t = merge(path(1, [(800 + 100 * i, 500) for i in range(10)]), path(2, [(1400, 500)] * 10),
               path(5, [(1200, 300 + 50 * i) for i in range(10)]))
@@ -372,8 +371,7 @@ def test_roi_counts_beside_supervision_polygon_zone(tmp_path):
                           tracker_id=ids)
         theirs.append(int(zone.trigger(d).sum()))
     ours = [m.obj_in_roi_cnt["Door"] for m in metas[0]]
-    assert theirs == [2, 2, 2, 2, 3, 3, 3, 3, 3, 1]
-    assert ours == [2, 2, 2, 2, 3, 3, 3, 3, 1, 1]     # frame 8: (1600, 500) and (1200, 700) lie on the edges
+    assert theirs == ours == [2, 2, 2, 2, 3, 3, 3, 3, 3, 1]   # frame 8: (1600, 500) and (1200, 700) on edges
 
 
 def test_pipeline_counts_squares_crossing_a_line(tmp_path, clip, detector_config):
@@ -426,3 +424,15 @@ def test_pipeline_counts_squares_crossing_a_line(tmp_path, clip, detector_config
     assert exp_in or exp_out, "the clip's squares should cross the middle"
     assert [n for n, i, _ in got for _ in range(i)] == sorted(exp_in)
     assert [n for n, _, o in got for _ in range(o)] == sorted(exp_out)
+
+
+def test_two_frames_of_one_stream_in_one_batch(tmp_path):
+    """The muxer may batch a stream's consecutive frames together: each frame's totals are its own."""
+    t = merge(path(1, DOWN), path(2, [(1000, 600 - 20 * i) for i in range(11)]))
+    one, _ = run(line_cfg(tmp_path), t, 11)
+    eng = AnalyticsEngine(line_cfg(tmp_path))
+    got = []
+    for ks in ([0], *([n, n + 1] for n in range(1, 11, 2))):  # frames 5 and 6 together: 6 crosses
+        got += eng.process(Batch([frame_with(t.get(k, []), k) for k in ks]))
+    assert [(m.obj_lc_curr_cnt, m.obj_lc_cum_cnt, m.lc_cum_against) for m in got] == \
+        [(m.obj_lc_curr_cnt, m.obj_lc_cum_cnt, m.lc_cum_against) for m in one[0]]

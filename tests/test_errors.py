@@ -140,3 +140,26 @@ def test_sigint_mid_run_leaves_a_playable_mp4(tmp_path, detector):
     assert len(frames) > 50  # more than one loop, all decodable
     lines = jsonl.read_text().splitlines()
     assert len(lines) >= len(frames)
+
+
+def test_bad_analytics_config_via_cli(tmp_path, clip, detector):
+    cfg = tmp_path / "an.txt"
+    cfg.write_text("[property]\nconfig-width=320\n[line-crossing-stream-0]\nline-crossing-A=1;2;3;4\nmode=fast\n")
+    r = cli("run", clip[0], "--model", detector, "--analytics", str(cfg), "--out", str(tmp_path / "o.mp4"))
+    assert r.returncode == 2
+    assert one_error_line(r) == f"error: {cfg}:4: line-crossing-A: expected 8 numbers, got 4"
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.jsonl").exists()
+
+
+def test_analytics_counts_in_the_cli_jsonl(tmp_path, clip, detector_config):
+    import json
+    cfg = tmp_path / "an.txt"
+    cfg.write_text("[property]\nconfig-width=320\nconfig-height=240\n[roi-filtering-stream-0]\n"
+                   "roi-All=0;0;320;0;320;240;0;240\n")
+    r = cli("run", clip[0], "--config", detector_config, "--analytics", str(cfg), "--out", str(tmp_path / "o.mp4"))
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(ln) for ln in (tmp_path / "o.jsonl").read_text().splitlines()]
+    assert len(rows) == 30
+    # every square is inside the whole-frame ROI on every frame (the tracker confirms them first)
+    assert [row["analytics"]["obj_in_roi_cnt"]["All"] for row in rows] == [len(row["objects"]) for row in rows]
+    assert all(len(row["objects"]) == 3 for row in rows)

@@ -7,7 +7,8 @@ polygon, side of each line, movement against each direction. Only the bookkeepin
 
 Semantics (docs/analytics.md has them with examples):
 - An object's position is its box's anchor: bottom centre by default (DeepStream's choice).
-- ROI and overcrowding: the anchor is inside the polygon (even-odd rule); inverse-roi flips it.
+- ROI and overcrowding: the anchor is inside the polygon or on its edge (even-odd rule);
+  inverse-roi flips it.
 - Lines and directions need tracked objects (object_id >= 0); untracked ones are ignored there.
 - A line keeps, per object, the side it was last seen on *clearly* (farther from the line than
   the mode's margin) and the point where that was. When the object is next clearly on the other
@@ -169,13 +170,20 @@ class _Geometry:
 
 
 def _inside(pts: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Even-odd rule: pts [n, 2], edges [n, R, V, 4] -> [n, R] bool."""
+    """Inside or on the boundary (even-odd rule): pts [n, 2], edges [n, R, V, 4] -> [n, R] bool.
+    Edges are included, so a full-frame ROI holds objects whose boxes touch the frame's edge."""
     x, y = pts[:, 0, None, None], pts[:, 1, None, None]
     x1, y1, x2, y2 = edges[..., 0], edges[..., 1], edges[..., 2], edges[..., 3]
     straddle = (y1 > y) != (y2 > y)
+    ex, ey = x2 - x1, y2 - y1
     with np.errstate(divide="ignore", invalid="ignore"):
-        xc = x1 + (y - y1) * (x2 - x1) / (y2 - y1)
-    return (straddle & (x < xc)).sum(-1) % 2 == 1
+        xc = x1 + (y - y1) * ex / ey
+    inside = (straddle & (x < xc)).sum(-1) % 2 == 1
+    rx, ry = x - x1, y - y1
+    len2 = ex * ex + ey * ey
+    dot = rx * ex + ry * ey
+    on = (len2 > 0) & (np.abs(ex * ry - ey * rx) <= 1e-9 * (len2 + 1)) & (dot >= 0) & (dot <= len2)
+    return inside | on.any(-1)
 
 
 def _per_frame(fi: np.ndarray, hits: np.ndarray, frames: int) -> np.ndarray:
@@ -354,9 +362,15 @@ class AnalyticsEngine:
         # tracked objects: lines and directions, in rounds of distinct streams (a stream's frames in order)
         rounds = self._rounds(frames)
         tracked = objs.object_id >= 0
+        totals: dict[int, tuple] = {}  # frame -> its stream's running totals after it (rounds run in order)
         for members in rounds:
             sel = np.nonzero(tracked & np.isin(fi, members))[0] if n else np.zeros(0, np.int64)
             self._update_tracks(sel, frames, fi, gid, pts, xyxy, cls, objs, crossed, direction)
+            if len(rounds) > 1:
+                for k in members:
+                    sid_k = frames[k].source_id
+                    totals[k] = (self.cum.get(sid_k, np.zeros((self.lmax, 2), np.int64)).copy(),
+                                 {key: dict(v) for key, v in self.cum_by_class.get(sid_k, {}).items()})
         if n:
             lines_mask = (crossed.any(2) * (1 << np.arange(self.lmax, dtype=np.int64))).sum(1)
         # per frame results: counts for all frames at once, then each frame's dicts
@@ -392,8 +406,11 @@ class AnalyticsEngine:
                 self._overcrowding(f, g, oc_cnt[k], m)
                 oc_bad[k, :len(g.oc_names)] = [m.oc_status[nm] for nm in g.oc_names]
             if g.has_lines:
-                cum = self.cum.setdefault(f.source_id, np.zeros((self.lmax, 2), np.int64))
-                byc = self.cum_by_class.setdefault(f.source_id, {})
+                if k in totals:
+                    cum, byc = totals[k]
+                else:
+                    cum = self.cum.setdefault(f.source_id, np.zeros((self.lmax, 2), np.int64))
+                    byc = self.cum_by_class.setdefault(f.source_id, {})
                 now, tot = now_cnt[k].tolist(), cum.tolist()
                 for j, name in enumerate(g.line_names):
                     m.obj_lc_curr_cnt[name], m.lc_curr_against[name] = now[j]
