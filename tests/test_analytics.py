@@ -314,6 +314,18 @@ def test_disabled_group_and_element_osd(tmp_path):
     assert [(ln.x1, ln.y1, ln.x2, ln.y2) for ln in d.lines] == [(400.0, 500.0, 1400.0, 500.0)]
     assert [(a.x1, a.y1, a.x2, a.y2) for a in d.arrows] == [(900.0, 500.0, 900.0, 540.0)]
     assert [t.text for t in d.texts] == ["Entry: 0 in, 0 out"]
+    for mode, texts in ((1, ["Entry"]), (0, [])):   # 1: shapes and names, 0: nothing
+        el = make_element("nvdsanalytics", config=line_cfg(tmp_path), osd_mode=mode)
+        el.start()
+        f = frame_with([(1, 0, 900, 450)], 0)
+        el.process(Batch([f]))
+        assert [t.text for t in f.meta.display_meta.texts] == texts
+        assert len(f.meta.display_meta.lines) == (1 if mode else 0)
+    el = make_element("nvdsanalytics", config=line_cfg(tmp_path), enable=False)
+    el.start()
+    f = frame_with([(1, 0, 900, 450)], 0)
+    el.process(Batch([f]))
+    assert "analytics" not in f.meta.user_meta and not f.meta.display_meta
 
 
 def _sv_line_counts(tracks, frames):
