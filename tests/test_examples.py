@@ -197,3 +197,28 @@ def test_deepstream_nvdsanalytics_bad_config(default_assets, tmp_path, capsys):
     mod = load("deepstream_nvdsanalytics")
     assert mod.main(["-i", default_assets["clip"], "--config", str(bad), "--no-display"]) == 1
     assert capsys.readouterr().err.strip() == f"error: {bad}:2: line-crossing-A: expected 8 numbers, got 3"
+
+
+def test_deepstream_testsr(default_assets, tmp_path, capsys):
+    import av
+    mod = load("deepstream_testsr")
+    clip = default_assets["clip"]
+    folder = tmp_path / "clips"
+    assert mod.main(["-i", clip, "--dir", str(folder)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    started = [ln for ln in out if ln.startswith("Recording started: stream 0 at ")]
+    finished = [re.fullmatch(r"Recording done: (\S+) ([\d.]+)-([\d.]+) s \(([\d.]+) s\)", ln)
+                for ln in out if ln.startswith("Recording done: ")]
+    assert len(started) == len(finished) >= 1 and all(finished)
+    t0 = float(started[0].split(" at ")[1].split(" s")[0])
+    path, first, last = finished[0].group(1), float(finished[0].group(2)), float(finished[0].group(3))
+    assert first <= max(t0 - 2, 0) + 1e-6 and last >= min(t0 + 7, 9.9)   # 2 s before to 7 s after (or the clip's end)
+    # the clip holds the source's own packets (no re-encode), from a keyframe
+    with av.open(clip) as c:
+        src = [bytes(p) for p in c.demux(c.streams.video[0]) if p.size]
+    with av.open(path) as c:
+        got = [(bytes(p), p.is_keyframe) for p in c.demux(c.streams.video[0]) if p.size]
+    assert got[0][1]
+    start = src.index(got[0][0])
+    assert [b for b, _ in got] == src[start:start + len(got)]
+    assert sorted(os.listdir(folder)) == sorted(os.path.basename(m.group(1)) for m in finished)

@@ -68,11 +68,12 @@ def render(t: int, width: int, height: int, squares: list[Square], bg: np.ndarra
 
 
 def write_video(path: str, images, *, width: int, height: int, fps: float = 25.0, codec: str = "h264",
-                crf: int = 12, bitrate: int = 0, preset: str = "veryfast") -> None:
+                crf: int = 12, bitrate: int = 0, preset: str = "veryfast", keyint: int = 0, tune: str = "") -> None:
     """Encodes RGB frames (any iterable) into a video file; the file is finalised even on error."""
     from .media.writer import PacketMuxer, VideoEncoder
 
-    enc = VideoEncoder(codec, width=width, height=height, fps=fps, crf=crf, bitrate=bitrate, preset=preset)
+    enc = VideoEncoder(codec, width=width, height=height, fps=fps, crf=crf, bitrate=bitrate, preset=preset,
+                       keyint=keyint, tune=tune)
     mux = PacketMuxer(path)
     try:
         for t, img in enumerate(images):
@@ -93,3 +94,19 @@ def make_clip(path: str, *, frames: int = 30, width: int = 320, height: int = 24
     write_video(path, (render(t, width, height, squares, bg) for t in range(frames)), width=width,
                 height=height, fps=fps, codec=codec, crf=crf, bitrate=bitrate, preset=preset)
     return [{sq.class_id: sq.box(t, width, height) for sq in squares} for t in range(frames)]
+
+
+def stamp_number(image: np.ndarray, n: int, bits: int = 12, block: int = 16) -> np.ndarray:
+    """Writes n into the top row as `bits` black/white blocks (survives lossy coding)."""
+    for b in range(bits):
+        image[:block, b * block:(b + 1) * block] = 255 if n >> b & 1 else 0
+    return image
+
+
+def read_number(image: np.ndarray, bits: int = 12, block: int = 16) -> int:
+    """The number stamp_number wrote."""
+    n = 0
+    for b in range(bits):
+        if image[2:block - 2, b * block + 2:(b + 1) * block - 2].mean() > 127:
+            n |= 1 << b
+    return n

@@ -19,6 +19,7 @@ class MessageType(enum.Enum):
     STREAM_EOS = "stream-eos"
     STREAM_GAP = "stream-gap"          # a live stream was lost and is being reconnected
     STREAM_RESUMED = "stream-resumed"
+    RECORDING_DONE = "recording-done"  # a smart-record clip is finished (data: path, first_pts, last_pts, error)
     ELEMENT = "element"
 
 

@@ -7,7 +7,7 @@ import threading
 import time
 from typing import Any
 
-from ..errors import LinkError, PipelineError, VidpipeError
+from ..errors import LinkError, PipelineError, PropertyError, VidpipeError
 from .bus import Bus, MessageType
 from .element import Element, _Stopped
 
@@ -33,6 +33,7 @@ class Pipeline:
         self._stopped = False
         self._lock = threading.Lock()
         self.start_time = 0.0
+        self.smart_record = SmartRecord(self)
 
     # -- building ----------------------------------------------------------------------------
     def add(self, *elements: Element) -> "Pipeline":
@@ -264,3 +265,39 @@ class Pipeline:
         return f"<Pipeline {self.name!r}: {' '.join(e.name for e in self.elements)}>"
 
 
+
+
+class SmartRecord:
+    """`pipeline.smart_record`: clips of a source's own encoded stream (sources with
+    smart-record=1), cut from its packet cache without re-encoding. Callable from a probe:
+
+        pad.element.pipeline.smart_record.start(frame.source_id, start_before=2, duration=7)
+
+    The clip runs from the last keyframe at or before (the source's last frame - start_before) to
+    duration after it; a start while a clip of that source is being written extends it. Each
+    finished clip posts a "recording-done" bus message (path, first_pts, last_pts, duration,
+    error) and calls the callbacks in `on_done`."""
+
+    def __init__(self, pipeline: "Pipeline"):
+        self.pipeline = pipeline
+        self.on_done: list = []
+
+    def _source(self, source_id: int):
+        for el in self.pipeline.elements:
+            if getattr(el, "recorder", None) is not None and el.stream_id() == source_id:
+                return el
+        ids = [el.stream_id() for el in self.pipeline.elements if getattr(el, "recorder", None) is not None]
+        raise PropertyError(f"no source with smart record has source id {source_id} (smart-record sources: "
+                            f"{ids or 'none; set smart-record=1 on a source'})")
+
+    def start(self, source_id: int, start_before: float | None = None, duration: float | None = None) -> str:
+        """Starts (or extends) a clip of stream `source_id`; returns its file path."""
+        return self._source(source_id).start_recording(start_before, duration)
+
+    def stop(self, source_id: int):
+        """Ends stream `source_id`'s clip now; returns its ClipInfo (None when none was running)."""
+        return self._source(source_id).stop_recording()
+
+    def _done(self, info) -> None:
+        for cb in list(self.on_done):
+            cb(info)

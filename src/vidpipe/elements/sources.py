@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from typing import Iterator
 
@@ -40,11 +41,26 @@ class UriSource(Source):
     latency = Prop(int, 200, "accepted for DeepStream compatibility (ms; jitter buffering is FFmpeg's)")
     rtsp_transport = Prop(str, "tcp", "RTSP transport for rtsp:// inputs", choices=["tcp", "udp"])
     image_fps = Prop(float, 25.0, "frame rate given to image sequences (folder or img%05d.jpg)", minimum=0.1)
+    smart_record = Prop(int, 0, "smart record (DeepStream's key): 0 off, 1 or 2 on: encoded packets are cached "
+                        "and pipeline.smart_record.start(source_id) cuts clips from them", choices=[0, 1, 2])
+    smart_rec_cache = Prop(float, 20.0, "seconds of encoded packets kept for smart record", minimum=0.5)
+    smart_rec_container = Prop(int, 0, "clip container: 0 mp4, 1 mkv", choices=[0, 1])
+    smart_rec_file_prefix = Prop(str, "Smart_Record", "clip file names: PREFIX_STREAM_N_DATE-TIME.mp4")
+    smart_rec_dir_path = Prop(str, ".", "folder for the clips (made when missing)")
+    smart_rec_default_duration = Prop(float, 10.0, "seconds recorded after the trigger when start() gives none",
+                                      minimum=0.0)
+    smart_rec_start_time = Prop(float, 2.0, "smart-rec-interval recordings: seconds before the trigger", minimum=0.0)
+    smart_rec_duration = Prop(float, 10.0, "smart-rec-interval recordings: seconds after the trigger", minimum=0.0)
+    smart_rec_interval = Prop(float, 0.0, "start a recording every this many seconds of the stream (0: only "
+                              "when asked), as deepstream-app's test mode does", minimum=0.0)
 
     def __init__(self, name: str | None = None, **props):
         super().__init__(name, **props)
         self.reader: VideoReader | None = None
         self.decoder = ""  # after start: nvdec | ffmpeg | ffmpeg+upload
+        self.recorder = None  # media.record.Recorder when smart-record is on
+        self._rec_lock = threading.Lock()
+        self._rec_next = 0.0
 
     @property
     def path(self) -> str:
@@ -64,6 +80,95 @@ class UriSource(Source):
             ("ffmpeg+upload" if type(r).__name__ == "UploadReader" else "ffmpeg")
         if (self.live or self.network) and self.src_pad.peer is not None:
             self.src_pad.peer.leaky = True  # live: drop the oldest frames rather than fall behind
+        if self.smart_record:
+            self._start_recorder()
+
+    # -- smart record ------------------------------------------------------------------------
+    def stream_id(self) -> int:
+        """The id frames of this source carry: its muxer pad index, else source-id."""
+        peer = self.src_pad.peer
+        if peer is not None and peer.name.startswith("sink_"):
+            return int(peer.name.split("_")[1])
+        return self.source_id
+
+    def _start_recorder(self) -> None:
+        from ..media.record import Recorder
+        if self._packet_reader() is None:
+            raise PropertyError(f"{self.name}: smart-record needs FFmpeg demuxing; this source decodes with "
+                                f"{self.decoder or 'images'} (for NVDEC files set device=cpu on this source)")
+        self.recorder = Recorder(self.stream_id(), cache_s=self.smart_rec_cache, folder=self.smart_rec_dir_path,
+                                 prefix=self.smart_rec_file_prefix, container=self.smart_rec_container,
+                                 default_duration=self.smart_rec_default_duration, on_done=self._recording_done)
+        self._hook_recorder()
+
+    def _packet_reader(self):
+        r = self.reader
+        r = getattr(r, "reader", r)  # UploadReader wraps a VideoReader
+        return r if isinstance(r, VideoReader) else None
+
+    def _hook_recorder(self) -> None:
+        r = self._packet_reader()
+        if r is not None and self.recorder is not None:
+            rec, lock = self.recorder, self._rec_lock
+
+            def on_packet(packet, stream) -> None:
+                with lock:
+                    rec.push(packet, stream)
+            r.on_packet = on_packet
+
+    def _recording_done(self, info) -> None:
+        text = f"stream {info.source_id}: clip {info.path} ({info.duration:.2f} s, {info.packets} packets)"
+        if info.error:
+            text += f" ended early: {info.error}"
+        self.post("recording-done", text, source_id=info.source_id, path=info.path, first_pts=info.first_pts,
+                  last_pts=info.last_pts, duration=info.duration, error=info.error)
+        if self.pipeline is not None:
+            self.pipeline.smart_record._done(info)
+
+    def start_recording(self, start_before: float | None = None, duration: float | None = None) -> str:
+        """Starts (or extends) this source's clip; returns its path. See Pipeline.smart_record."""
+        if self.recorder is None:
+            raise PropertyError(f"{self.name}: smart record is off; set smart-record=1 on this source")
+        with self._rec_lock:
+            return self.recorder.start(self.smart_rec_start_time if start_before is None else start_before,
+                                       duration)
+
+    def stop_recording(self):
+        if self.recorder is None:
+            return None
+        with self._rec_lock:
+            return self.recorder.stop()
+
+    def _frame_seen(self, pts: float) -> None:
+        """Smart record: the trigger clock, and the smart-rec-interval recordings."""
+        rec = self.recorder
+        if rec is None:
+            return
+        with self._rec_lock:
+            rec.frame(pts)
+            if self.smart_rec_interval > 0 and pts >= self._rec_next and rec.template is not None:
+                self._rec_next = pts + self.smart_rec_interval
+                try:
+                    rec.start(self.smart_rec_start_time, self.smart_rec_duration)
+                except Exception as e:  # a folder that cannot be written: say so, keep decoding
+                    self.post("warning", f"{self.name}: smart record: {e}", source_id=rec.source_id)
+
+    def _finish_recording(self) -> None:
+        if self.recorder is not None:
+            with self._rec_lock:
+                self.recorder.finish()
+
+    def _recorder_reset(self, why: str) -> None:
+        """The stream restarted (file loop) or was lost: finish the clip, start a new cache."""
+        rec = self.recorder
+        if rec is None:
+            return
+        from ..media.record import PacketCache
+        with self._rec_lock:
+            rec.finish(why)
+            rec.cache = PacketCache(rec.cache.seconds)
+            rec.template = None
+        self._hook_recorder()
 
     def _open(self):
         if self._device != "cpu":
@@ -103,6 +208,7 @@ class UriSource(Source):
         wait = self.reconnect_interval
         while not self._stop_requested():
             for df in reader:
+                self._frame_seen(df.pts_seconds)
                 yield Batch([Frame(df.image, self.source_id, n, time.monotonic() - t0, source_uri=self.path,
                                    source_size=(reader.width, reader.height))])
                 n += 1
@@ -114,6 +220,7 @@ class UriSource(Source):
             if self.path.startswith(("http://", "https://")) and reader.duration_s and not reader.errors:
                 return  # a finite HTTP video (or ended VOD playlist) simply ended
             reader.close()
+            self._recorder_reset("the stream was lost")
             self.post("stream-gap", f"{self.path}: stream lost; reconnecting", source_id=self.source_id, frames=n)
             while not self._stop_requested():
                 self._wake.wait(wait)
@@ -125,6 +232,7 @@ class UriSource(Source):
                 except MediaError as e:
                     log.info("%s: reconnect failed (%s); next try in %.1fs", self.path, e, wait)
                     continue
+                self._hook_recorder()
                 self.post("stream-resumed", f"{self.path}: reconnected", source_id=self.source_id, frames=n)
                 break
 
@@ -136,6 +244,7 @@ class UriSource(Source):
         yield StreamStart(self.source_id, self.path, reader.fps)
         if self.network:
             yield from self._generate_network()
+            self._finish_recording()
             self.post("stream-eos", f"stream {self.source_id} ended", source_id=self.source_id)
             yield StreamEOS(self.source_id)
             return
@@ -150,6 +259,7 @@ class UriSource(Source):
                     pacer.wait(pts_offset + df.pts_seconds, self._wake)
                 frame = Frame(df.image, self.source_id, n, pts_offset + df.pts_seconds,
                               source_uri=self.path, source_size=(reader.width, reader.height), nv12=df.nv12)
+                self._frame_seen(df.pts_seconds)
                 last = df.pts_seconds
                 first = last if first is None else first
                 count += 1
@@ -161,6 +271,7 @@ class UriSource(Source):
                 if self.file_loop and not self._stop_requested() and n > 0:
                     reader.close()
                     self.reader = reader = self._open()
+                    self._recorder_reset("the file restarted (file-loop)")
                     if count > 1:  # the clip's own frame step (container rates can be rounded)
                         frame_dt = (last - first) / (count - 1)
                     pts_offset += last + frame_dt
@@ -171,11 +282,13 @@ class UriSource(Source):
         elif reader.errors:
             self.post("warning", f"{self.path}: {reader.errors} damaged packet(s) skipped",
                       source_id=self.source_id)
+        self._finish_recording()
         self.post("stream-eos", f"stream {self.source_id} ended after {n} frames",
                   source_id=self.source_id, frames=n)
         yield StreamEOS(self.source_id)
 
     def stop(self) -> None:
+        self._finish_recording()
         if self.reader is not None:
             self.reader.close()
             self.reader = None

@@ -159,6 +159,7 @@ class VideoReader:
         self.frame_count = int(self._stream.frames or 0)
         self.duration_s = self._container.duration / 1e6 if self._container.duration else None
         self.errors = 0
+        self.on_packet = None  # called with (packet, stream) for every demuxed packet (smart record)
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         import av
@@ -176,6 +177,8 @@ class VideoReader:
                 self.errors += 1
                 log.warning("%s: stopped reading after a demux error: %s", self.uri, e)
                 break
+            if self.on_packet is not None:
+                self.on_packet(packet, self._stream)
             try:
                 frames = packet.decode()
             except av.FFmpegError as e:  # corrupt packet: skip it, keep going
