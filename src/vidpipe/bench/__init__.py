@@ -22,10 +22,11 @@ CLIPS = {"default": "bikes", "pets": "pets"}
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--suite", default="e2e", choices=["e2e", "tracker", "rtsp", "streams", "analytics"],
+    ap.add_argument("--suite", default="e2e", choices=["e2e", "tracker", "rtsp", "streams", "analytics", "record"],
                     help="e2e: pipeline vs hand-written loop; tracker: tracker vs supervision's ByteTrack; "
                     "rtsp: RTSP server CPU per client and latency; streams: N streams vs N independent loops; "
-                    "analytics: ROIs and lines vs supervision's zones on the same tracks")
+                    "analytics: ROIs and lines vs supervision's zones on the same tracks; record: smart record's cost and "
+                    "trigger-to-file latency")
     ap.add_argument("--clips", default="default,pets",
                     help="comma list: default (bikes.mp4), pets (../shared or the vtest asset), or file paths")
     ap.add_argument("--streams", default="1,4", help="comma list of stream counts (default 1,4)")
@@ -283,6 +284,9 @@ def main(args: argparse.Namespace) -> int:
         return main_tracker(args)
     if args.suite == "rtsp":
         return main_rtsp(args)
+    if args.suite == "record":
+        from .record import main_record
+        return main_record(args)
     if args.suite == "analytics":
         from .analytics import main_analytics
         return main_analytics(args)

@@ -40,20 +40,24 @@ class PacketCache:
     def __init__(self, seconds: float):
         self.seconds = seconds
         self.items: deque[Cached] = deque()
+        self.keyframes: deque[Cached] = deque()  # the keyframes among items, oldest first
         self.bytes = 0
 
     def push(self, item: Cached) -> None:
-        if not self.items and not item.keyframe:
+        items = self.items
+        if item.keyframe:
+            self.keyframes.append(item)
+        elif not items:
             return  # nothing decodable until the first keyframe
-        self.items.append(item)
+        items.append(item)
         self.bytes += item.size
         # drop whole GOPs from the front while the next keyframe still leaves `seconds` behind us
-        while True:
-            nxt = next((k for k, it in enumerate(self.items) if k and it.keyframe), None)
-            if nxt is None or item.td - self.items[nxt].td < self.seconds:
-                break
-            for _ in range(nxt):
-                self.bytes -= self.items.popleft().size
+        keys = self.keyframes
+        while len(keys) > 1 and item.td - keys[1].td >= self.seconds:
+            keys.popleft()
+            first = keys[0]
+            while items[0] is not first:
+                self.bytes -= items.popleft().size
 
     def from_keyframe_before(self, t: float) -> list[Cached]:
         """Packets from the last keyframe at or before t (the oldest keyframe if none is)."""
@@ -76,6 +80,7 @@ class ClipInfo:
     bytes: int
     error: str = ""             # why it ended early ("" when it ran its course)
     finished_at: float = field(default_factory=time.monotonic)
+    latency_s: float | None = None  # clips that ran their course: end frame delivered -> file finalised
 
     @property
     def duration(self) -> float:
@@ -147,18 +152,32 @@ class Recorder:
         self.clip: _Clip | None = None
         self.done: list[ClipInfo] = []
         self._n = 0
+        self._end_seen: float | None = None
+        self._tb, self._start = 0.0, 0
+        self.push_s = 0.0  # time spent caching packets (the cost of smart record per stream)
 
     # -- from the source ---------------------------------------------------------------------
     def push(self, packet: Any, stream: Any) -> None:
         """A demuxed packet (before decoding)."""
-        if packet.size == 0 or packet.pts is None and packet.dts is None:
+        t0 = time.perf_counter()
+        try:
+            self._push(packet, stream)
+        finally:
+            self.push_s += time.perf_counter() - t0
+
+    def _push(self, packet: Any, stream: Any) -> None:
+        size = packet.size
+        pts, dts = packet.pts, packet.dts
+        if size == 0 or pts is None and dts is None:
             return
-        self.template = stream
-        tb = packet.time_base or stream.time_base
-        start = stream.start_time or 0
-        t = float(((packet.pts if packet.pts is not None else packet.dts) - start) * tb)
-        td = float(((packet.dts if packet.dts is not None else packet.pts) - start) * tb)
-        item = Cached(packet, t, td, bool(packet.is_keyframe), packet.size)
+        if stream is not self.template:  # a new stream: its time base as a float, once
+            self.template = stream
+            self._tb = float(stream.time_base)
+            self._start = stream.start_time or 0
+        tb, start = self._tb, self._start
+        t = ((pts if pts is not None else dts) - start) * tb
+        td = ((dts if dts is not None else pts) - start) * tb
+        item = Cached(packet, t, td, packet.is_keyframe, size)
         self.cache.push(item)
         if self.clip is not None:
             self.clip.pending.append(item)
@@ -173,6 +192,7 @@ class Recorder:
             return
         self._flush(min(now, clip.end_t))
         if self.clip is not None and now >= clip.end_t - 1e-9:
+            self._end_seen = time.monotonic()
             self.finish()
 
     def _flush(self, upto: float) -> None:
@@ -225,6 +245,9 @@ class Recorder:
         except Exception as e:  # the muxer could not write its trailer (disk full): say so
             error = error or f"could not finalise: {e}"
         info = ClipInfo(self.source_id, clip.path, clip.first_pts or 0.0, clip.last_pts, clip.packets, clip.bytes, error)
+        if self._end_seen is not None:  # from the frame at the clip's end to the file finalised
+            info.latency_s = info.finished_at - self._end_seen
+            self._end_seen = None
         self.done.append(info)
         if self.on_done is not None:
             self.on_done(info)
