@@ -260,3 +260,41 @@ def test_camera_lost_mid_clip_finalises_it(tmp_path):
     finally:
         p.stop()
         cam.stop()
+
+
+def test_annotated_clip_is_the_osd_output_re_encoded(numbered, tmp_path):
+    """urisrc -> osd (draws a box) -> encoder -> smartrecord: the clip holds the drawn frames,
+    re-encoded, with the same from-keyframe / to-t+d semantics on the encoder's packets."""
+    from vidpipe.core.meta import Rect
+    p = Pipeline()
+    src = make_element("urisrc", "src", uri=numbered)
+    osd = make_element("osd", "osd")
+    enc = make_element("encoder", "enc", iframeinterval=10, tune="zerolatency")
+    rec = make_element("smartrecord", "rec", dir_path=str(tmp_path), cache=5)
+    p.add(src, osd, enc, rec)
+    p.link(src, osd, enc, rec)
+
+    def draw(pad, b):
+        for f in b.frames:
+            f.meta.display_meta.rects.append(Rect(100, 100, 60, 60, (255, 0, 0), 4, (255, 0, 0)))
+    src.src_pad.add_probe(draw)
+
+    def trigger(pad, b):
+        if b.encoded and any(pk.pts * pk.time_base >= 5.7 for pk in b.encoded) and not trigger.done:
+            trigger.done = p.smart_record.start(0, start_before=2, duration=3, annotated=True)
+    trigger.done = None
+    rec.sink_pad.add_probe(trigger)
+    done = []
+    p.smart_record.on_done.append(done.append)
+    p.run()
+    assert len(done) == 1 and done[0].path == trigger.done
+    got = frame_numbers(done[0].path)
+    # the trigger saw the packet of frame 57 (zerolatency: no encoder delay): 30 (keyframe) .. 87
+    assert got == list(range(30, 88))
+    from vidpipe.media.reader import VideoReader
+    with VideoReader(done[0].path) as r:
+        img = next(iter(r)).image
+    assert img[130, 130, 0] > 200 and img[130, 130, 1] < 60        # the box the osd drew is in the clip
+    assert not {b for b, _ in packets(done[0].path)} & {b for b, _ in packets(numbered)}   # re-encoded
+    with pytest.raises(PropertyError, match="needs a smartrecord element"):
+        Pipeline().smart_record.start(0, annotated=True)

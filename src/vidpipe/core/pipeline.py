@@ -290,12 +290,25 @@ class SmartRecord:
         raise PropertyError(f"no source with smart record has source id {source_id} (smart-record sources: "
                             f"{ids or 'none; set smart-record=1 on a source'})")
 
-    def start(self, source_id: int, start_before: float | None = None, duration: float | None = None) -> str:
-        """Starts (or extends) a clip of stream `source_id`; returns its file path."""
+    def _annotated(self):
+        for el in self.pipeline.elements:
+            if el.factory_name == "smartrecord":
+                return el
+        raise PropertyError("annotated smart record needs a smartrecord element after an encoder "
+                            "(... ! osd ! encoder ! smartrecord ! ...)")
+
+    def start(self, source_id: int, start_before: float | None = None, duration: float | None = None, *,
+              annotated: bool = False) -> str:
+        """Starts (or extends) a clip of stream `source_id`; returns its file path. annotated: of
+        the encoded osd output (a smartrecord element), else of the source's own packets."""
+        if annotated:
+            return self._annotated().start_recording(source_id, start_before, duration)
         return self._source(source_id).start_recording(start_before, duration)
 
-    def stop(self, source_id: int):
+    def stop(self, source_id: int, *, annotated: bool = False):
         """Ends stream `source_id`'s clip now; returns its ClipInfo (None when none was running)."""
+        if annotated:
+            return self._annotated().stop_recording(source_id)
         return self._source(source_id).stop_recording()
 
     def _done(self, info) -> None:

@@ -17,7 +17,7 @@ T = TypeVar("T", bound=type)
 # modules that register the built-in elements (imported on first use)
 _BUILTIN_MODULES = ("vidpipe.elements.sources", "vidpipe.elements.streammux", "vidpipe.elements.osd",
                     "vidpipe.elements.encode", "vidpipe.elements.network", "vidpipe.elements.sinks", "vidpipe.elements.basic",
-                    "vidpipe.elements.multistream", "vidpipe.elements.testsrc",
+                    "vidpipe.elements.multistream", "vidpipe.elements.testsrc", "vidpipe.elements.record",
                     "vidpipe.infer.element", "vidpipe.track.element", "vidpipe.analytics.element")
 
 

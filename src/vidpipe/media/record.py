@@ -88,7 +88,7 @@ class ClipInfo:
 
 
 class _Clip:
-    def __init__(self, path: str, fmt: str, template: Any, end_t: float):
+    def __init__(self, path: str, fmt: str, template: Any, end_t: float, time_base: Any = None):
         import av
         self.path, self.end_t = path, end_t
         # MP4 is written fragmented (a fragment per keyframe): a clip cut short by a crash or a full
@@ -104,6 +104,8 @@ class _Clip:
             self.stream = self.out.add_stream_from_template(template)
         except AttributeError:  # PyAV < 14
             self.stream = self.out.add_stream(template=template)
+        if time_base is not None:
+            self.stream.time_base = time_base
         self.pending: deque[Cached] = deque()   # packets for the clip not yet due (see Recorder.frame)
         self.first_pts: float | None = None
         self.last_pts = 0.0
@@ -148,6 +150,7 @@ class Recorder:
         self.default_duration = default_duration
         self.on_done = on_done
         self.template: Any = None      # the input stream (codec parameters for the clip's stream)
+        self.time_base: Any = None     # the clip stream's time base, when the template's is not the packets'
         self.now = 0.0                 # time of the last frame the source delivered
         self.clip: _Clip | None = None
         self.done: list[ClipInfo] = []
@@ -172,7 +175,7 @@ class Recorder:
             return
         if stream is not self.template:  # a new stream: its time base as a float, once
             self.template = stream
-            self._tb = float(stream.time_base)
+            self._tb = float(packet.time_base or stream.time_base)
             self._start = stream.start_time or 0
         tb, start = self._tb, self._start
         t = ((pts if pts is not None else dts) - start) * tb
@@ -221,7 +224,7 @@ class Recorder:
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self._n += 1
         path = os.path.join(self.folder, f"{self.prefix}_{self.source_id}_{self._n:04d}_{stamp}{self.ext}")
-        clip = _Clip(path, self.fmt, self.template, end)
+        clip = _Clip(path, self.fmt, self.template, end, self.time_base)
         self.clip = clip
         clip.pending.extend(self.cache.from_keyframe_before(t - start_before))
         self._flush(min(self.now, end))
