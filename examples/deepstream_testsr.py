@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """deepstream-testsr in vidpipe: smart record. Each input's encoded packets are cached (15 s); when
 the detector first sees a person in a stream, a clip of that stream's own bytes (no re-encoding)
-is cut from 2 s before to 7 s after, like DeepStream's test sample and its defaults.
+is cut from 2 s before to 7 s after (a person appearing again while it is written extends it), like
+DeepStream's test sample and its defaults.
 
     python examples/deepstream_testsr.py -i a.mp4 rtsp://cam/1 --dir clips
     python examples/deepstream_testsr.py -i a.mp4 --start-before 5 --duration 20 --container mkv
@@ -31,18 +32,18 @@ def build(uris: list[str], folder: str, *, cache: float = 15, start_before: floa
     pgie = vidpipe.make_element("infer", "primary-inference", config=assets.default_infer_config())
     sink = vidpipe.make_element("fakesink", "sink")
     p.link(mux, pgie, sink)
-    recording: set[int] = set()
+    seen: dict[int, bool] = {}   # per stream: was a person in the previous frame
 
     def pgie_src_pad_probe(pad, batch):
         for frame in batch.frames:
-            if frame.source_id in recording or not any(o.label == "person" for o in frame.objects):
-                continue
-            recording.add(frame.source_id)
-            path = p.smart_record.start(frame.source_id, start_before=start_before, duration=duration)
-            print(f"Recording started: stream {frame.source_id} at {frame.pts_seconds:.2f} s -> {path}", flush=True)
+            person = any(o.label == "person" for o in frame.objects)
+            if person and not seen.get(frame.source_id, False):   # a person appears: record
+                path = p.smart_record.start(frame, start_before=start_before, duration=duration)
+                print(f"Recording started: stream {frame.source_id} at {frame.pts_seconds:.2f} s -> {path}",
+                      flush=True)
+            seen[frame.source_id] = person
 
     def on_done(info):
-        recording.discard(info.source_id)   # the next person starts the next clip
         print(f"Recording done: {info.path} {info.first_pts:.2f}-{info.last_pts:.2f} s ({info.duration:.2f} s)"
               + (f", ended early: {info.error}" if info.error else ""), flush=True)
     pgie.src_pad.add_probe(pgie_src_pad_probe)

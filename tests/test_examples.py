@@ -209,7 +209,7 @@ def test_deepstream_testsr(default_assets, tmp_path, capsys):
     started = [ln for ln in out if ln.startswith("Recording started: stream 0 at ")]
     finished = [re.fullmatch(r"Recording done: (\S+) ([\d.]+)-([\d.]+) s \(([\d.]+) s\)", ln)
                 for ln in out if ln.startswith("Recording done: ")]
-    assert len(started) == len(finished) >= 1 and all(finished)
+    assert len(started) >= len(finished) >= 1 and all(finished)   # a start during a clip extends it
     t0 = float(started[0].split(" at ")[1].split(" s")[0])
     path, first, last = finished[0].group(1), float(finished[0].group(2)), float(finished[0].group(3))
     assert first <= max(t0 - 2, 0) + 1e-6 and last >= min(t0 + 7, 9.9)   # 2 s before to 7 s after (or the clip's end)
@@ -221,4 +221,4 @@ def test_deepstream_testsr(default_assets, tmp_path, capsys):
     assert got[0][1]
     start = src.index(got[0][0])
     assert [b for b, _ in got] == src[start:start + len(got)]
-    assert sorted(os.listdir(folder)) == sorted(os.path.basename(m.group(1)) for m in finished)
+    assert sorted(os.listdir(folder)) == sorted({os.path.basename(m.group(1)) for m in finished})

@@ -298,3 +298,85 @@ def test_annotated_clip_is_the_osd_output_re_encoded(numbered, tmp_path):
     assert not {b for b, _ in packets(done[0].path)} & {b for b, _ in packets(numbered)}   # re-encoded
     with pytest.raises(PropertyError, match="needs a smartrecord element"):
         Pipeline().smart_record.start(0, annotated=True)
+
+
+FULL_DISK_SCRIPT = r"""
+import resource, signal, sys
+from vidpipe import Pipeline, make_element
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)        # a write past the limit fails (EFBIG) like a full disk
+resource.setrlimit(resource.RLIMIT_FSIZE, (60_000, resource.RLIM_INFINITY))
+p = Pipeline()
+src = make_element("urisrc", "src", uri=sys.argv[1], smart_record=1, smart_rec_dir_path=sys.argv[2])
+sink = make_element("fakesink", "sink")
+p.add(src, sink)
+p.link(src, sink)
+frames = []
+sink.sink_pad.add_probe(lambda pad, b: frames.extend(b.frames) and None)
+src.src_pad.add_probe(lambda pad, b: print("recording", p.smart_record.start(0, start_before=0, duration=100),
+                                           flush=True) if b.frames[0].frame_num == 10 else None)
+p.smart_record.on_done.append(lambda i: print("done", i.packets, i.error, flush=True))
+p.run()
+print("frames", len(frames), flush=True)
+"""
+
+
+def test_full_disk_ends_the_clip_playable_and_the_pipeline_goes_on(numbered, tmp_path):
+    import subprocess
+    import sys
+    r = subprocess.run([sys.executable, "-c", FULL_DISK_SCRIPT, numbered, str(tmp_path)], capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    path = lines[0].split(" ", 1)[1]
+    done = [ln for ln in lines if ln.startswith("done ")]
+    assert len(done) == 1 and "write failed" in done[0] and "File too large" in done[0]
+    assert lines[-1] == "frames 200"                       # the pipeline went on to the end
+    got = frame_numbers(path)
+    assert got == list(range(10, 10 + len(got))) and len(got) >= 10   # plays up to the last whole fragment
+    assert os.path.getsize(path) <= 60_000
+
+
+def test_clip_timed_from_the_frame_a_downstream_probe_saw(numbered, tmp_path):
+    """The source runs ahead of a slow element; a probe at the end starts the clip with the
+    frame it sees: the clip is timed from that frame, not from wherever the source is."""
+    import time
+    p = Pipeline()
+    src = make_element("urisrc", "src", uri=numbered, smart_record=1, smart_rec_cache=10,
+                       smart_rec_dir_path=str(tmp_path))
+    slow = make_element("identity", "slow")
+    sink = make_element("fakesink", "sink")
+    p.add(src, slow, sink)
+    p.link(src, slow, sink)
+    slow.src_pad.add_probe(lambda pad, b: time.sleep(0.01))
+    ahead = []
+
+    def trigger(pad, b):
+        f = b.frames[0]
+        if f.frame_num == 57:
+            ahead.append(src.recorder.now - f.pts_seconds)
+            p.smart_record.start(f, start_before=2, duration=3)
+    sink.sink_pad.add_probe(trigger)
+    done = []
+    p.smart_record.on_done.append(done.append)
+    p.run()
+    assert ahead[0] > 0.25                                  # the source was frames ahead
+    assert frame_numbers(done[0].path) == list(range(30, 88))
+
+
+def test_cli_records_clips_when_a_label_appears(clip, detector_config, tmp_path):
+    import subprocess
+    import sys
+    clips = tmp_path / "clips"
+    r = subprocess.run([sys.executable, "-m", "vidpipe", "run", clip[0], "--config", detector_config, "--smart-record",
+                        str(clips), "--record-on", "green", "--record-before", "0", "--record-after", "0.4",
+                        "--out", str(tmp_path / "o.mp4")], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    started = [ln for ln in r.stdout.splitlines() if ln.startswith("recording stream 0 (green at ")]
+    wrote = [ln for ln in r.stdout.splitlines() if ln.startswith("wrote ") and str(clips) in ln]
+    assert started[0].startswith("recording stream 0 (green at 0.0 s): ")   # green is there from the start
+    assert len(started) == 1 and len(wrote) == 1 == len(os.listdir(clips))   # and stays: one clip
+    first = sorted(os.listdir(clips))[0]
+    src = [b for b, _ in packets(clip[0])]
+    got = [b for b, _ in packets(str(clips / first))]
+    # from frame 0 (green is there at once) to 0.4 s at 25 fps, in decode order (B-frames: a few more)
+    assert got == src[:len(got)] and 11 <= len(got) <= 14

@@ -22,6 +22,9 @@ examples:
   vidpipe run a.mp4 b.mp4 --out out_%d.mp4      two streams, one annotated file each
   vidpipe run clip.mp4 --config pgie.txt        a DeepStream nvinfer config file
   vidpipe run clip.mp4 --tracker bytetrack      with object ids (iou, sort, bytetrack)
+  vidpipe run cam.mp4 --smart-record clips --record-on person
+                                                clips of the input's own stream around each person
+                                                who appears (2 s before, 7 s after; no re-encoding)
   vidpipe run clip.mp4 --analytics config_nvdsanalytics.txt
                                                 count through lines and zones (DeepStream's nvdsanalytics
                                                 config; tracks with bytetrack unless --tracker says)
@@ -126,7 +129,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     os.makedirs(os.path.dirname(os.path.abspath(out)) or ".", exist_ok=True)
     jsonl = os.path.splitext(out.replace("_%d", "").replace("%d", ""))[0] + ".jsonl"
     flow = Flow(batch_size=args.batch_size or len(uris), device=args.device)
-    flow.capture(*uris, file_loop=args.file_loop).infer(name="primary-infer", **infer_props)
+    rec_props = {"smart_record": 1, "smart_rec_dir_path": args.smart_record, "smart_rec_cache": 15,
+                 "smart_rec_file_prefix": "vidpipe", **({"device": "cpu"} if args.device != "cpu" else {})} \
+        if args.smart_record else {}
+    flow.capture(*uris, file_loop=args.file_loop, **rec_props).infer(name="primary-infer", **infer_props)
     if args.tracker:
         flow.track(args.tracker)
     if args.analytics:
@@ -136,6 +142,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         flow.add("tiler", "tiler", width=args.tile_width, height=args.tile_height)
     flow.osd().encode(out, bitrate=args.bitrate)
     pipeline = flow.build()
+    if args.smart_record:
+        _record_on(pipeline, args.record_on, args.record_before, args.record_after, args.quiet)
     perf = PerfMonitor(pipeline["metadata"].sink_pad)  # before any tiler: counts per stream
     total = None
     if not args.file_loop:
@@ -150,6 +158,31 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"interrupted by {pipeline.interrupted}: outputs finalised", file=sys.stderr)
         return 130
     return 0
+
+
+def _record_on(pipeline, label: str, before: float, after: float, quiet: bool) -> None:
+    """--smart-record: a clip of a stream whenever `label` appears there (absent in its previous
+    frame, present now); appearing again while the clip is written extends it."""
+    present: dict[int, bool] = {}
+
+    def probe(pad, batch):
+        for f in batch.frames:
+            now = label in f.objects.labels
+            if now and not present.get(f.source_id, False):
+                try:
+                    path = pipeline.smart_record.start(f, start_before=before, duration=after)
+                except VidpipeError as e:  # a folder that cannot be written: say so, keep running
+                    print(f"warning: {e}", file=sys.stderr, flush=True)
+                else:
+                    if not quiet:
+                        print(f"recording stream {f.source_id} ({label} at {f.pts_seconds:.1f} s): {path}", flush=True)
+            present[f.source_id] = now
+
+    def done(info) -> None:
+        if not quiet:
+            print(f"wrote {info.path} ({info.duration:.1f} s{', ' + info.error if info.error else ''})", flush=True)
+    pipeline["primary-infer"].src_pad.add_probe(probe)
+    pipeline.smart_record.on_done.append(done)
 
 
 def _run_rtsp(args: argparse.Namespace, uris: list[str], infer_props: dict, out: str) -> int:
@@ -285,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--tracker", choices=["iou", "sort", "bytetrack"], help="track objects (object ids in the output)")
     r.add_argument("--analytics", metavar="CONFIG", help="ROIs, line crossing, direction, overcrowding from a "
                    "DeepStream config_nvdsanalytics.txt (or YAML); counts in the .jsonl and on the video")
+    r.add_argument("--smart-record", metavar="DIR", help="cache each input's encoded stream and write clips of it "
+                   "to DIR (no re-encoding); --record-on says when")
+    r.add_argument("--record-on", metavar="LABEL", default="person",
+                   help="--smart-record: start a clip when an object with this label appears (default person)")
+    r.add_argument("--record-before", type=float, default=2.0, help="--smart-record: seconds before (default 2)")
+    r.add_argument("--record-after", type=float, default=7.0, help="--smart-record: seconds after (default 7)")
     r.add_argument("--bitrate", type=int, default=0, help="output bits per second (default: constant quality)")
     r.add_argument("--file-loop", action="store_true", help="loop the inputs until Ctrl-C")
     r.add_argument("--tile-width", type=int, default=1280, help="width of the tiled output for several inputs")

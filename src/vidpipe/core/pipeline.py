@@ -271,7 +271,7 @@ class SmartRecord:
     """`pipeline.smart_record`: clips of a source's own encoded stream (sources with
     smart-record=1), cut from its packet cache without re-encoding. Callable from a probe:
 
-        pad.element.pipeline.smart_record.start(frame.source_id, start_before=2, duration=7)
+        pad.element.pipeline.smart_record.start(frame, start_before=2, duration=7)
 
     The clip runs from the last keyframe at or before (the source's last frame - start_before) to
     duration after it; a start while a clip of that source is being written extends it. Each
@@ -297,13 +297,17 @@ class SmartRecord:
         raise PropertyError("annotated smart record needs a smartrecord element after an encoder "
                             "(... ! osd ! encoder ! smartrecord ! ...)")
 
-    def start(self, source_id: int, start_before: float | None = None, duration: float | None = None, *,
+    def start(self, source: Any, start_before: float | None = None, duration: float | None = None, *,
               annotated: bool = False) -> str:
-        """Starts (or extends) a clip of stream `source_id`; returns its file path. annotated: of
-        the encoded osd output (a smartrecord element), else of the source's own packets."""
+        """Starts (or extends) a clip; returns its file path. `source`: a Frame (the clip is timed
+        from that frame, wherever the probe that saw it sits) or a source id (timed from the
+        source's last frame). annotated: of the encoded osd output (a smartrecord element), else
+        of the source's own packets."""
+        frame_num = getattr(source, "frame_num", None)
+        source_id = int(getattr(source, "source_id", source))
         if annotated:
             return self._annotated().start_recording(source_id, start_before, duration)
-        return self._source(source_id).start_recording(start_before, duration)
+        return self._source(source_id).start_recording(start_before, duration, frame_num)
 
     def stop(self, source_id: int, *, annotated: bool = False):
         """Ends stream `source_id`'s clip now; returns its ClipInfo (None when none was running)."""

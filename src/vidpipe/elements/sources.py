@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
 from typing import Iterator
 
 from ..core.clock import Pacer
@@ -61,6 +62,8 @@ class UriSource(Source):
         self.recorder = None  # media.record.Recorder when smart-record is on
         self._rec_lock = threading.Lock()
         self._rec_next = 0.0
+        self._rec_ended = False
+        self._rec_clock: OrderedDict[int, float] = OrderedDict()  # frame number -> time on the packet clock
 
     @property
     def path(self) -> str:
@@ -125,13 +128,20 @@ class UriSource(Source):
         if self.pipeline is not None:
             self.pipeline.smart_record._done(info)
 
-    def start_recording(self, start_before: float | None = None, duration: float | None = None) -> str:
-        """Starts (or extends) this source's clip; returns its path. See Pipeline.smart_record."""
+    def start_recording(self, start_before: float | None = None, duration: float | None = None,
+                        frame_num: int | None = None) -> str:
+        """Starts (or extends) this source's clip; returns its path. t is the time of frame
+        `frame_num` of this source (a frame a probe downstream is looking at, while the source may
+        be frames ahead), else of the last frame it delivered. See Pipeline.smart_record."""
         if self.recorder is None:
             raise PropertyError(f"{self.name}: smart record is off; set smart-record=1 on this source")
         with self._rec_lock:
-            return self.recorder.start(self.smart_rec_start_time if start_before is None else start_before,
-                                       duration)
+            t = self._rec_clock.get(frame_num) if frame_num is not None else None
+            path = self.recorder.start(self.smart_rec_start_time if start_before is None else start_before,
+                                       duration, t)
+            if self._rec_ended:  # the stream is over: the clip is what the cache holds, finished now
+                self.recorder.finish(upto=float("inf"))
+            return path
 
     def stop_recording(self):
         if self.recorder is None:
@@ -139,12 +149,16 @@ class UriSource(Source):
         with self._rec_lock:
             return self.recorder.stop()
 
-    def _frame_seen(self, pts: float) -> None:
-        """Smart record: the trigger clock, and the smart-rec-interval recordings."""
+    def _frame_seen(self, pts: float, n: int) -> None:
+        """Smart record: the trigger clock (frame n's time on the stream's packet clock), and the
+        smart-rec-interval recordings."""
         rec = self.recorder
         if rec is None:
             return
         with self._rec_lock:
+            self._rec_clock[n] = pts
+            if len(self._rec_clock) > 4096:  # frames still in flight downstream are far fewer
+                self._rec_clock.popitem(last=False)
             rec.frame(pts)
             if self.smart_rec_interval > 0 and pts >= self._rec_next and rec.template is not None:
                 self._rec_next = pts + self.smart_rec_interval
@@ -156,7 +170,8 @@ class UriSource(Source):
     def _finish_recording(self) -> None:
         if self.recorder is not None:
             with self._rec_lock:
-                self.recorder.finish()
+                self._rec_ended = True
+                self.recorder.finish(upto=float("inf"))
 
     def _recorder_reset(self, why: str) -> None:
         """The stream restarted (file loop) or was lost: finish the clip, start a new cache."""
@@ -166,6 +181,7 @@ class UriSource(Source):
         from ..media.record import PacketCache
         with self._rec_lock:
             rec.finish(why)
+            self._rec_clock.clear()
             rec.cache = PacketCache(rec.cache.seconds)
             rec.template = None
         self._hook_recorder()
@@ -208,7 +224,7 @@ class UriSource(Source):
         wait = self.reconnect_interval
         while not self._stop_requested():
             for df in reader:
-                self._frame_seen(df.pts_seconds)
+                self._frame_seen(df.pts_seconds, n)
                 yield Batch([Frame(df.image, self.source_id, n, time.monotonic() - t0, source_uri=self.path,
                                    source_size=(reader.width, reader.height))])
                 n += 1
@@ -259,7 +275,7 @@ class UriSource(Source):
                     pacer.wait(pts_offset + df.pts_seconds, self._wake)
                 frame = Frame(df.image, self.source_id, n, pts_offset + df.pts_seconds,
                               source_uri=self.path, source_size=(reader.width, reader.height), nv12=df.nv12)
-                self._frame_seen(df.pts_seconds)
+                self._frame_seen(df.pts_seconds, n)
                 last = df.pts_seconds
                 first = last if first is None else first
                 count += 1

@@ -22,6 +22,7 @@ from ..errors import MediaError
 
 log = logging.getLogger("vidpipe")
 
+MP4_CODECS = {"h264", "hevc", "av1", "vp9", "mpeg4"}  # what the clip can carry in MP4 without re-encoding
 CONTAINERS = {0: ("mp4", ".mp4"), 1: ("matroska", ".mkv"), "mp4": ("mp4", ".mp4"), "mkv": ("matroska", ".mkv")}
 
 
@@ -223,8 +224,13 @@ class Recorder:
                              "smart-rec-dir-path") from None
         stamp = time.strftime("%Y%m%d-%H%M%S")
         self._n += 1
-        path = os.path.join(self.folder, f"{self.prefix}_{self.source_id}_{self._n:04d}_{stamp}{self.ext}")
-        clip = _Clip(path, self.fmt, self.template, end, self.time_base)
+        fmt, ext = self.fmt, self.ext
+        codec = getattr(getattr(self.template, "codec_context", None), "name", "")
+        if fmt == "mp4" and codec not in MP4_CODECS:  # MPEG-4 part 2 in AVI, MJPEG cameras ...: MKV holds them
+            log.info("stream %d: %s cannot go into MP4; writing MKV clips", self.source_id, codec)
+            fmt, ext = CONTAINERS["mkv"]
+        path = os.path.join(self.folder, f"{self.prefix}_{self.source_id}_{self._n:04d}_{stamp}{ext}")
+        clip = _Clip(path, fmt, self.template, end, self.time_base)
         self.clip = clip
         clip.pending.extend(self.cache.from_keyframe_before(t - start_before))
         self._flush(min(self.now, end))
