@@ -340,3 +340,23 @@ def test_cli_prints_perf_lines_on_long_runs(clip, detector_config, tmp_path):
     _, err = proc.communicate(timeout=30)
     lines = [ln for ln in err.splitlines() if ln.startswith("**PERF: FPS (average) latency stream0=")]
     assert lines and proc.returncode == 130, err
+
+
+def test_tiler_cell_keeps_its_overlay_when_a_batch_lacks_its_stream():
+    """A cell not refreshed by a batch keeps its last picture AND that picture's objects and
+    display meta (they used to vanish, so overlays flickered when streams ran at different speeds)."""
+    from vidpipe.core.meta import Batch, Frame, Text
+    tiler = make_element("tiler", "tiler", rows=1, columns=2, width=200, height=100)
+    tiler.start()
+
+    def frame(sid, n, x):
+        f = Frame(np.full((100, 100, 3), 50 * (sid + 1), np.uint8), sid, n, n / 10)
+        f.objects.add(xyxy=[[x, 10, x + 20, 30]], class_id=sid, label=f"s{sid}")
+        f.meta.display_meta.texts.append(Text(f"stream {sid} frame {n}", 5, 15))
+        return f
+    tiler.process(Batch([frame(0, 0, 10), frame(1, 0, 50)]))
+    out = tiler.process(Batch([frame(0, 1, 30)])).frames[0]                 # stream 1 missing here
+    boxes = {o.label: o.bbox.as_xyxy() for o in out.objects}
+    assert boxes == {"s0": (30.0, 10.0, 50.0, 30.0), "s1": (150.0, 10.0, 170.0, 30.0)}   # s1 as last shown, cell 1
+    assert [(t.text, t.x) for t in out.meta.display_meta.texts] == [("stream 0 frame 1", 5), ("stream 1 frame 0", 105)]
+    assert int(out.image[50, 150, 0]) == 100                                 # cell 1 keeps stream 1's picture

@@ -10,6 +10,7 @@ import numpy as np
 from ..core.element import Element, Pad, request_pad_index
 from ..core.events import EOS, Event, StreamEOS, StreamStart
 from ..core.meta import Batch, DisplayMeta, Frame, FrameMeta
+from ..core.objects import ObjectTable
 from ..core.props import Prop
 from ..core.registry import register
 from ..errors import LinkError
@@ -20,7 +21,8 @@ from ..core.tensors import is_tensor
 class Tiler(Element):
     """Composes the frames of a batch into one grid frame: stream k goes to cell k (row-major).
     Objects and display meta are scaled into their cell, so osd after the tiler draws them.
-    A cell keeps its stream's last picture until a new one arrives."""
+    A cell keeps its stream's last picture until a new one arrives, with that picture's objects
+    and display meta (a batch without some stream does not strip its cell's overlay)."""
 
     description = "compose streams into a grid"
     rows = Prop(int, 0, "grid rows (0: from the number of streams)", minimum=0)
@@ -36,6 +38,7 @@ class Tiler(Element):
         self._n = 0
         self._fps = 0.0
         self._started = False
+        self._held: dict[int, tuple] = {}  # source -> (its cell's objects, display meta) as last shown
 
     def grid(self) -> tuple[int, int]:
         n = max(len(self._sources), max(self._sources, default=0) + 1, 1)
@@ -81,7 +84,7 @@ class Tiler(Element):
         meta = FrameMeta()
         dm = meta.display_meta
         src_table = batch.table
-        shown_rows, shown_scale = [], []
+        shown_rows, shown_scale, shown_src = [], [], []
         for f in batch.frames:
             self._sources.add(f.source_id)
             cell = self.cell(f.source_id)
@@ -98,21 +101,44 @@ class Tiler(Element):
             rows = src_table.rows_of(f._slot)
             shown_rows.append(rows)
             shown_scale.append(np.broadcast_to(np.asarray([sx, sy, x, y], np.float64), (len(rows), 4)))
-            _map_display(f.meta.display_meta, dm, sx, sy, x, y)
+            cell_dm = DisplayMeta()
+            _map_display(f.meta.display_meta, cell_dm, sx, sy, x, y)
+            _extend_display(dm, cell_dm)
+            shown_src.append((f.source_id, cell_dm))
             meta.tensor_meta.extend(f.meta.tensor_meta)
             meta.inferred_by.extend(i for i in f.meta.inferred_by if i not in meta.inferred_by)
             meta.user_meta.setdefault("tiled_sources", []).append(f.source_id)
         out = Frame(self._canvas.clone() if on_gpu else self._canvas.copy(), 0, self._n, max(f.pts_seconds for f in batch.frames), meta,
                     created_at=min(f.created_at for f in batch.frames))
+        t = None
         if shown_rows:  # every shown object, its box mapped into its cell with one scale and offset
             rows = np.concatenate(shown_rows)
             t = src_table.take(rows, 0)
             k = np.concatenate(shown_scale)
             xyxy = t.cols["xyxy"][:t.n]
             xyxy[:] = xyxy * np.concatenate([k[:, :2], k[:, :2]], 1) + np.concatenate([k[:, 2:], k[:, 2:]], 1)
-            out._table = t
+            start = 0
+            for (sid, cell_dm), r in zip(shown_src, shown_rows):  # what each cell now shows, kept
+                self._held[sid] = (t.take(np.arange(start, start + len(r)), 0), cell_dm)
+                start += len(r)
+        in_batch = {sid for sid, _ in shown_src}
+        held = [(sid, h) for sid, h in self._held.items() if sid not in in_batch and self.cell(sid) is not None]
+        for _, (_, cell_dm) in held:  # cells this batch did not refresh keep their overlay
+            _extend_display(dm, cell_dm)
+        parts = ([(t, np.arange(t.n), 0)] if t is not None else []) + \
+            [(ht, np.arange(ht.n), 0) for _, (ht, _) in held if ht.n]
+        if parts:
+            out._table = ObjectTable.concat(parts) if len(parts) > 1 else parts[0][0]
         self._n += 1
         return Batch([out], user_meta=batch.user_meta)
+
+
+def _extend_display(dst: DisplayMeta, src: DisplayMeta) -> None:
+    dst.texts += src.texts
+    dst.rects += src.rects
+    dst.lines += src.lines
+    dst.arrows += src.arrows
+    dst.circles += src.circles
 
 
 def _map_display(src: DisplayMeta, dst: DisplayMeta, sx: float, sy: float, x: float, y: float) -> None:
