@@ -384,3 +384,23 @@ def test_cli_records_clips_when_a_label_appears(clip, detector_config, tmp_path)
     got = [b for b, _ in packets(str(clips / first))]
     # from frame 0 (green is there at once) to 0.4 s at 25 fps, in decode order (B-frames: a few more)
     assert got == src[:len(got)] and 11 <= len(got) <= 14
+
+
+def test_next_clip_started_from_the_done_callback(numbered, tmp_path):
+    p = Pipeline()
+    src = make_element("urisrc", "src", uri=numbered, smart_record=1, smart_rec_dir_path=str(tmp_path))
+    p.add(src, make_element("fakesink", "sink"))
+    p.link(src, p["sink"])
+    def trigger(pad, b):
+        if b.frames[0].frame_num == 20:
+            p.smart_record.start(0, start_before=0, duration=1)
+    src.src_pad.add_probe(trigger)
+    done = []
+
+    def chain(info):
+        done.append(info)
+        if len(done) == 1:   # called from inside the source's recording code: must not deadlock
+            p.smart_record.start(0, start_before=0, duration=1)
+    p.smart_record.on_done.append(chain)
+    p.run()
+    assert [frame_numbers(d.path) for d in done] == [list(range(20, 31)), list(range(30, 41))]

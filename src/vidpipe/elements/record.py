@@ -41,7 +41,7 @@ class SmartRecordSink(Element):
         super().__init__(name, **props)
         self.recorders: dict[int, Recorder] = {}
         self._templates: dict[int, Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # reentrant: a recording-done callback may start the next clip
 
     def recorder_for(self, source_id: int) -> Recorder:
         with self._lock:

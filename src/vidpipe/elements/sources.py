@@ -60,7 +60,7 @@ class UriSource(Source):
         self.reader: VideoReader | None = None
         self.decoder = ""  # after start: nvdec | ffmpeg | ffmpeg+upload
         self.recorder = None  # media.record.Recorder when smart-record is on
-        self._rec_lock = threading.Lock()
+        self._rec_lock = threading.RLock()  # reentrant: a recording-done callback may start the next clip
         self._rec_next = 0.0
         self._rec_ended = False
         self._rec_clock: OrderedDict[int, float] = OrderedDict()  # frame number -> time on the packet clock
