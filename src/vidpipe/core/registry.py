@@ -18,7 +18,8 @@ T = TypeVar("T", bound=type)
 _BUILTIN_MODULES = ("vidpipe.elements.sources", "vidpipe.elements.streammux", "vidpipe.elements.osd",
                     "vidpipe.elements.encode", "vidpipe.elements.network", "vidpipe.elements.sinks", "vidpipe.elements.basic",
                     "vidpipe.elements.multistream", "vidpipe.elements.testsrc", "vidpipe.elements.record",
-                    "vidpipe.infer.element", "vidpipe.track.element", "vidpipe.analytics.element")
+                    "vidpipe.infer.element", "vidpipe.track.element", "vidpipe.analytics.element",
+                    "vidpipe.messaging.msgconv", "vidpipe.messaging.msgbroker")
 
 
 def register(name: str, *, aliases: dict[str, dict[str, Any]] | None = None) -> Callable[[T], T]:
