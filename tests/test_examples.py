@@ -222,3 +222,21 @@ def test_deepstream_testsr(default_assets, tmp_path, capsys):
     start = src.index(got[0][0])
     assert [b for b, _ in got] == src[start:start + len(got)]
     assert sorted(os.listdir(folder)) == sorted({os.path.basename(m.group(1)) for m in finished})
+
+
+def test_deepstream_test4(default_assets, tmp_path, capsys):
+    import json
+    out = tmp_path / "events.jsonl"
+    mod = load("deepstream_test4")
+    assert mod.main(["-i", default_assets["clip"], "--conn-str", f"file://{out}", "--no-display"]) == 0
+    rows = [json.loads(ln) for ln in out.read_text().splitlines()]
+    assert capsys.readouterr().out.strip().splitlines()[-1] == f"messages: {len(rows)} acknowledged, 0 queued, 0 dropped"
+    assert 1 <= len(rows) <= 9                                  # at most frames 0, 30, ... 240
+    for r in rows:
+        m = r["payload"]
+        assert r["id"] == m["messageid"] and m["sensor"]["id"] == "CAMERA_0"
+        kind = "vehicle" if "vehicle" in m["object"] else "person"
+        assert m["event"]["type"] == ("moving" if kind == "vehicle" else "entry")
+        assert (m["object"]["vehicle"]["license"] == "XX1234") if kind == "vehicle" else (m["object"]["person"]["age"] == 45)
+    assert mod.main(["--conn-str", "nowhere;x", "--no-display"]) == 1
+    assert "conn-str 'nowhere;x': expected 'host;port'" in capsys.readouterr().err
