@@ -224,8 +224,9 @@ def test_deepstream_testsr(default_assets, tmp_path, capsys):
     assert sorted(os.listdir(folder)) == sorted({os.path.basename(m.group(1)) for m in finished})
 
 
-def test_deepstream_test4(default_assets, tmp_path, capsys):
+def test_deepstream_test4(default_assets, tmp_path, capsys, monkeypatch):
     import json
+    monkeypatch.chdir(tmp_path)                                 # the outbox file goes to the working folder
     out = tmp_path / "events.jsonl"
     mod = load("deepstream_test4")
     assert mod.main(["-i", default_assets["clip"], "--conn-str", f"file://{out}", "--no-display"]) == 0
@@ -240,3 +241,4 @@ def test_deepstream_test4(default_assets, tmp_path, capsys):
         assert (m["object"]["vehicle"]["license"] == "XX1234") if kind == "vehicle" else (m["object"]["person"]["age"] == 45)
     assert mod.main(["--conn-str", "nowhere;x", "--no-display"]) == 1
     assert "conn-str 'nowhere;x': expected 'host;port'" in capsys.readouterr().err
+    assert os.path.exists(tmp_path / "vidpipe-outbox-nvmsg-broker.db")
