@@ -81,7 +81,7 @@ class AnalyticsFrameMeta:
                 out[k] = dict(v)
         return out
 
-    def obj_info(self, obj: Any) -> "AnalyticsObjInfo":
+    def obj_info(self, obj: Any) -> AnalyticsObjInfo:
         """An object's results by name (DeepStream's NvDsAnalyticsObjInfo)."""
         def names(mask: int, table: list[str]) -> list[str]:
             return [n for j, n in enumerate(table) if mask >> j & 1]
@@ -287,7 +287,7 @@ class AnalyticsEngine:
         rows[found] = self._sorted_rows[pos_c[found]]
         new = ~found
         if new.any():
-            fresh_keys, first = np.unique(keys[new], return_index=True)
+            fresh_keys = np.unique(keys[new])
             fresh_rows = np.empty(len(fresh_keys), np.int64)
             for i in range(len(fresh_keys)):
                 if self._free:

@@ -59,7 +59,7 @@ def main_record(args: argparse.Namespace) -> int:
         src.src_pad.add_probe(lambda pad, b: seen.update(bytes=src.recorder.cache.bytes,
                                                          span=src.recorder.cache.items[-1].td - src.recorder.cache.items[0].td)
                               if b.frames[0].frame_num == 440 else None)
-        fps1, n1 = _fps(p)
+        _, n1 = _fps(p)
         cpu = time.process_time() - decode_t0
         rec = src.recorder
         per_packet_us = 1e6 * rec.push_s / max(n1, 1)
@@ -95,7 +95,7 @@ def main_record(args: argparse.Namespace) -> int:
         if not lat:
             wrong.append("no clip finished on its own")
         else:
-            p95 = lat[min(len(lat) - 1, int(round(0.95 * (len(lat) - 1))))]
+            p95 = lat[min(len(lat) - 1, round(0.95 * (len(lat) - 1)))]
             print(f"trigger-to-file: {len(lat)} clips, end frame delivered -> file finalised: median "
                   f"{statistics.median(lat):.2f} ms, p95 {p95:.2f} ms", flush=True)
     return finish(wrong)

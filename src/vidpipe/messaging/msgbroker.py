@@ -132,8 +132,8 @@ class MsgBroker(Element):
             self.counters["retried"] += len(msgs)
             try:
                 self.adapter.close()
-            except Exception:  # noqa: BLE001 - a half-dead client: start afresh
-                pass
+            except Exception as e:  # noqa: BLE001 - a half-dead client: start afresh
+                log.debug("%s: closing the old connection: %s", self.name, e)
             return False
         acked = [msgs[k].seq for k in ok]
         self.box.ack(acked)
@@ -163,7 +163,7 @@ class MsgBroker(Element):
                         self.box.path)
         try:
             self.adapter.close()
-        except Exception:  # noqa: BLE001 - closing a dead connection
-            pass
+        except Exception as e:  # noqa: BLE001 - closing a dead connection
+            log.debug("%s: closing the connection: %s", self.name, e)
         self.box.close()
         self.box = None

@@ -19,8 +19,9 @@ import os
 import re
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from ..config.ini import Entry, read_ini
 from ..core.element import Element
