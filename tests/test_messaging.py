@@ -334,3 +334,55 @@ def test_redis_streams_get_every_message(tmp_path):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_cli_events_to_a_file(clip, detector_config, tmp_path):
+    import sys
+    events = tmp_path / "events.jsonl"
+    r = subprocess.run([sys.executable, "-m", "vidpipe", "run", clip[0], "--config", detector_config, "--events",
+                        f"file://{events}", "--events-every", "10", "--out", str(tmp_path / "o.mp4")],
+                       capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    rows = [json.loads(ln) for ln in events.read_text().splitlines()]
+    assert [row["payload"]["id"] for row in rows] == ["0", "10", "20"]          # frames 0, 10, 20 of 30
+    assert all(len(row["payload"]["objects"]) == 3 for row in rows)             # the three squares
+    assert f"messages to file://{events}: 3 acknowledged, 0 kept in the outbox" in r.stdout
+
+
+KILLED_SCRIPT = r"""
+import sys, time
+sys.path.insert(0, sys.argv[3])
+from test_messaging import event_pipeline
+p = event_pipeline({"url": f"mqtt://127.0.0.1:{sys.argv[1]}/events", "outbox": sys.argv[2]}, frames=100000, live=True)
+p.start()
+print("running", flush=True)
+p.wait()
+"""
+
+
+@needs_mosquitto
+def test_killed_process_messages_are_sent_by_the_next_run(tmp_path):
+    """kill -9 while the broker is down: what the outbox holds survives, and the next run sends it."""
+    import sys
+    port = free_port()
+    box = str(tmp_path / "o.db")
+    child = subprocess.Popen([sys.executable, "-c", KILLED_SCRIPT, str(port), box, os.path.dirname(__file__)],
+                             stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "running"
+    time.sleep(1.5)
+    child.kill()
+    child.wait()
+    left = Outbox(box)
+    queued = [json.loads(q.data)["object"]["id"] for q in left.peek(100000)]
+    left.close()
+    assert len(queued) >= 20
+    broker = Mosquitto(str(tmp_path), port=port).start()
+    sub = Subscriber(port, "events")
+    try:
+        event_pipeline({"url": f"mqtt://127.0.0.1:{port}/events", "outbox": box}, frames=0).run()
+        got = sub.wait_for(len(queued))
+        assert sorted(m["object"]["id"] for m in {m["messageid"]: m for m in got}.values()) == sorted(queued)
+        assert len(Outbox(box)) == 0
+    finally:
+        sub.close()
+        broker.stop()

@@ -25,6 +25,9 @@ examples:
   vidpipe run cam.mp4 --smart-record clips --record-on person
                                                 clips of the input's own stream around each person
                                                 who appears (2 s before, 7 s after; no re-encoding)
+  vidpipe run cam.mp4 --events mqtt://broker:1883/events
+                                                one JSON message per frame with its objects (DeepStream's
+                                                minimal schema) to MQTT / Redis / a file, via a durable outbox
   vidpipe run clip.mp4 --analytics config_nvdsanalytics.txt
                                                 count through lines and zones (DeepStream's nvdsanalytics
                                                 config; tracks with bytetrack unless --tracker says)
@@ -137,6 +140,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         flow.track(args.tracker)
     if args.analytics:
         flow.analytics(args.analytics)
+    if args.events:
+        flow.add("msgconv", "msgconv", payload_type=1, frame_interval=max(args.events_every, 1))
+        flow.add("msgbroker", "msgbroker", url=args.events)
     flow.jsonl(jsonl)
     if tiled:
         flow.add("tiler", "tiler", width=args.tile_width, height=args.tile_height)
@@ -154,6 +160,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     _run_with_progress(pipeline, perf, total, args.quiet)
     written = [p for p in pipeline["sink"].paths] + [jsonl]
     _summary(perf, time.perf_counter() - t0, written)
+    if args.events:
+        c = pipeline["msgbroker"].counters
+        print(f"messages to {args.events}: {c['acknowledged']} acknowledged, {c['queued']} kept in the outbox for "
+              f"the next run, {c['dropped']} dropped", file=sys.stderr if args.quiet else sys.stdout)
     if pipeline.interrupted:
         print(f"interrupted by {pipeline.interrupted}: outputs finalised", file=sys.stderr)
         return 130
@@ -324,6 +334,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--smart-record: start a clip when an object with this label appears (default person)")
     r.add_argument("--record-before", type=float, default=2.0, help="--smart-record: seconds before (default 2)")
     r.add_argument("--record-after", type=float, default=7.0, help="--smart-record: seconds after (default 7)")
+    r.add_argument("--events", metavar="URL", help="send the objects as messages: mqtt://host:1883/topic, "
+                   "redis://host:6379/stream or file:///path.jsonl (kept in an outbox file until acknowledged)")
+    r.add_argument("--events-every", type=int, default=1, metavar="N",
+                   help="--events: a message for every Nth frame (default 1)")
     r.add_argument("--bitrate", type=int, default=0, help="output bits per second (default: constant quality)")
     r.add_argument("--file-loop", action="store_true", help="loop the inputs until Ctrl-C")
     r.add_argument("--tile-width", type=int, default=1280, help="width of the tiled output for several inputs")
