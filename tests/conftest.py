@@ -1,4 +1,5 @@
 import os
+import socket
 import sys
 
 import pytest
@@ -158,3 +159,12 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs an NVIDIA GPU with torch"))
         elif not has_torch:
             item.add_marker(pytest.mark.skip(reason="needs torch, torchvision and onnx2torch (vidpipe[gpu])"))
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now (tests bind 127.0.0.1 only)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    return port

@@ -15,7 +15,7 @@ import pytest
 import vidpipe
 from vidpipe.rtsp.rtp import fragment, nal_type, split_nals
 
-from conftest import IN_CI, H, W, iou
+from conftest import IN_CI, H, W, free_port, iou
 
 
 def need(tool):
@@ -375,13 +375,6 @@ def test_fu_a_and_h265_fragmentation_round_trip():
     stream = b"\x00\x00\x00\x01\x67\x42\x00\x00\x00\x01\x68\xce\x00\x00\x01\x65\x88\x00"
     assert [nal_type(n, "h264") for n in split_nals(stream)] == [7, 8, 5]
 
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
 
 
 def test_cli_run_serves_rtsp(clip, detector_config):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytest
 
 from vidpipe import Pipeline, make_element
@@ -222,14 +221,12 @@ def test_ctrl_c_finalises_the_clip(numbered, tmp_path):
 def test_camera_lost_mid_clip_finalises_it(tmp_path):
     """An RTSP camera (vidpipe's own server, a real RTSP session) stops during a clip: the clip
     ends there, says why, and plays; the pipeline goes on reconnecting."""
-    import socket
     import time
 
+    from conftest import free_port
+
     from vidpipe import parse_launch
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
+    port = free_port()
     cam = parse_launch(f"videotestsrc is-live=1 width=320 height=240 ! rtspsink port={port} mount=/cam "
                        "iframeinterval=10 sync=0")
     cam.start()

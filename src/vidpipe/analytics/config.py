@@ -16,12 +16,11 @@ Every error names the file, the line and the key.
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config.ini import Entry, read_ini
+from ..config.ini import Entry, read_groups
 from ..errors import ConfigError
 
 MODES = ("loose", "balanced", "strict")
@@ -267,33 +266,6 @@ def parse_entries(entries: list[Entry], path: str) -> AnalyticsConfig:
     return cfg
 
 
-def _yaml_entries(path: str) -> list[Entry]:
-    from ..config.yamlfile import load_yaml
-    data = load_yaml(path)
-    if not isinstance(data, dict):
-        raise ConfigError("expected a mapping of groups ([property], roi-filtering-stream-0, ...)", file=path)
-    out = []
-    for sec, body in data.items():
-        line = getattr(data, "lines", {}).get(sec, 0)
-        if not isinstance(body, dict):
-            raise ConfigError(f"group '{sec}' must hold a mapping of keys", file=path, line=line)
-        for key, value in body.items():
-            kline = getattr(body, "lines", {}).get(key, line)
-            if isinstance(value, (list, tuple)):
-                flat = []
-                for v in value:
-                    flat.extend(v if isinstance(v, (list, tuple)) else [v])
-                value = ";".join(str(v) for v in flat)
-            elif isinstance(value, bool):
-                value = int(value)
-            out.append(Entry(str(sec).lower(), str(key).lower(), str(value), kline, line, str(key)))
-    return out
-
-
 def load_analytics_config(path: str) -> AnalyticsConfig:
     """Reads an nvdsanalytics config (.txt INI, or .yml/.yaml with the same groups and keys)."""
-    if not os.path.exists(path):
-        raise ConfigError("analytics config file not found; check the path", file=path)
-    if path.endswith((".yml", ".yaml")):
-        return parse_entries(_yaml_entries(path), path)
-    return parse_entries(read_ini(path), path)
+    return parse_entries(read_groups(path, "analytics config"), path)

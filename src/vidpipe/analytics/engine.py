@@ -226,7 +226,7 @@ class AnalyticsEngine:
         self._sorted_keys = np.zeros(0, np.int64)   # (stream << 40 | object id), sorted
         self._sorted_rows = np.zeros(0, np.int64)
         cap = 64
-        self._key = np.zeros((cap, 2), np.int64)
+        self._sid = np.zeros(cap, np.int64)  # each row's stream (forgetting goes by the stream's clock)
         self._seen = np.full(cap, -np.inf)
         self._nobs = np.zeros(cap, np.int64)
         self._side = np.zeros((cap, self.lmax), np.int8)
@@ -267,7 +267,7 @@ class AnalyticsEngine:
         if need <= cap:
             return
         new = max(need, cap * 2)
-        for name in ("_key", "_seen", "_nobs", "_side", "_commit", "_counted", "_hist"):
+        for name in ("_sid", "_seen", "_nobs", "_side", "_commit", "_counted", "_hist"):
             a = getattr(self, name)
             b = np.zeros((new, *a.shape[1:]), a.dtype)
             if name == "_seen":
@@ -275,14 +275,13 @@ class AnalyticsEngine:
             b[:cap] = a
             setattr(self, name, b)
 
-    def _state_rows(self, sid: np.ndarray, oid: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """State rows of tracked objects (new ones get fresh rows); and which ones are new. Keys
-        (stream << 40 | id) are kept sorted, so finding a batch's rows is one searchsorted."""
+    def _state_rows(self, sid: np.ndarray, oid: np.ndarray) -> np.ndarray:
+        """State rows of tracked objects (new ones get fresh, reset rows). Keys (stream << 40 | id)
+        are kept sorted, so finding a batch's rows is one searchsorted."""
         keys = (sid << 40) | (oid & ((1 << 40) - 1))
         pos = np.searchsorted(self._sorted_keys, keys)
         pos_c = np.minimum(pos, len(self._sorted_keys) - 1)
-        found = (len(self._sorted_keys) > 0) & (self._sorted_keys[pos_c] == keys) if len(self._sorted_keys) \
-            else np.zeros(len(keys), bool)
+        found = self._sorted_keys[pos_c] == keys if len(self._sorted_keys) else np.zeros(len(keys), bool)
         rows = np.empty(len(keys), np.int64)
         rows[found] = self._sorted_rows[pos_c[found]]
         new = ~found
@@ -299,14 +298,12 @@ class AnalyticsEngine:
             at = np.searchsorted(self._sorted_keys, fresh_keys)
             self._sorted_keys = np.insert(self._sorted_keys, at, fresh_keys)
             self._sorted_rows = np.insert(self._sorted_rows, at, fresh_rows)
-            self._key[fresh_rows, 0] = fresh_keys >> 40
-            self._key[fresh_rows, 1] = fresh_keys & ((1 << 40) - 1)
+            self._sid[fresh_rows] = fresh_keys >> 40
             rows[new] = fresh_rows[np.searchsorted(fresh_keys, keys[new])]
-            r = fresh_rows
-            self._nobs[r] = 0
-            self._side[r] = 0
-            self._counted[r] = False
-        return rows, new
+            self._nobs[fresh_rows] = 0
+            self._side[fresh_rows] = 0
+            self._counted[fresh_rows] = False
+        return rows
 
     def _forget(self, now: dict[int, float]) -> None:
         """Drops objects of these streams unseen for forget-after-ms (by their stream's clock);
@@ -317,7 +314,7 @@ class AnalyticsEngine:
             return
         self._last_gc = t
         n = self._n
-        sid = self._key[:n, 0]
+        sid = self._sid[:n]
         old = np.zeros(n, bool)
         for s, ts in now.items():
             old |= (sid == s) & (self._seen[:n] < ts - limit) & np.isfinite(self._seen[:n])
@@ -360,7 +357,7 @@ class AnalyticsEngine:
         direction = np.zeros(n, np.int16)
         crossed = np.zeros((n, self.lmax, 2), bool)
         # tracked objects: lines and directions, in rounds of distinct streams (a stream's frames in order)
-        rounds = self._rounds(frames)
+        rounds = batch.rounds()
         tracked = objs.object_id >= 0
         totals: dict[int, tuple] = {}  # frame -> its stream's running totals after it (rounds run in order)
         for members in rounds:
@@ -433,18 +430,6 @@ class AnalyticsEngine:
     def _size(f: Any) -> tuple[int, int]:
         return int(f.width), int(f.height)
 
-    @staticmethod
-    def _rounds(frames: list) -> list[list[int]]:
-        seen: dict[int, int] = {}
-        rounds: list[list[int]] = []
-        for i, f in enumerate(frames):
-            r = seen.get(f.source_id, 0)
-            seen[f.source_id] = r + 1
-            if r == len(rounds):
-                rounds.append([])
-            rounds[r].append(i)
-        return rounds
-
     def _anchor(self, b: np.ndarray) -> np.ndarray:
         a = self.cfg.anchor
         x = {"left": b[:, 0], "right": b[:, 2]}.get(a.split("-")[-1], (b[:, 0] + b[:, 2]) / 2)
@@ -458,7 +443,7 @@ class AnalyticsEngine:
         fsel = fi[sel]
         sid = np.asarray([f.source_id for f in frames], np.int64)[fsel]
         tnow = np.asarray([f.pts_seconds for f in frames])[fsel]
-        rows, _ = self._state_rows(sid, objs.object_id[sel].astype(np.int64))
+        rows = self._state_rows(sid, objs.object_id[sel].astype(np.int64))
         g = gid[sel]
         p = pts[sel]
         self._nobs[rows] += 1

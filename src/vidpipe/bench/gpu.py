@@ -368,6 +368,9 @@ def main_gpu(args: argparse.Namespace) -> int:
             without = vidpipe_run(clip, n, args.frames, ini)
             with_probe = vidpipe_run(clip, n, args.frames, ini, user_probe=read_every_object)
             opf = with_probe["objects"] / max(with_probe["frames"], 1)
+            opf0 = without["objects"] / max(without["frames"], 1)
+            if abs(opf - opf0) > 0.005 * max(opf0, 1e-9):  # a probe that reads must not change what is found
+                wrong.append(f"probe run: {opf:.2f} objects/frame with the probe, {opf0:.2f} without")
             prof["probe_cost"] = {"streams": n, "objects_per_frame": round(opf, 2), "fps_without": round(without["fps"], 1),
                                   "fps_with": round(with_probe["fps"], 1),
                                   "probe_us_per_object": round(1e6 * with_probe["probe_s"] / max(with_probe["objects"], 1), 3)}

@@ -367,6 +367,20 @@ class Batch:
         for f in self.frames:
             f._table = self.table
 
+    def rounds(self) -> list[list[int]]:
+        """Frame indexes in rounds of distinct streams, in order: a stream with two frames in
+        this batch has its first in round 0, its second in round 1. Stateful per-stream work
+        (tracking, analytics) goes round by round."""
+        rounds: list[list[int]] = []
+        seen: dict[int, int] = {}
+        for i, f in enumerate(self.frames):
+            r = seen.get(f.source_id, 0)
+            seen[f.source_id] = r + 1
+            if r == len(rounds):
+                rounds.append([])
+            rounds[r].append(i)
+        return rounds
+
     def __iter__(self) -> Iterator[Frame]:
         return iter(self.frames)
 

@@ -15,7 +15,6 @@ The sensor, place and analytics module come from a config in DeepStream's msgcon
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
 import uuid
@@ -23,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config.ini import Entry, read_ini
+from ..config.ini import read_groups
 from ..core.element import Element
 from ..core.meta import Batch
 from ..core.props import Prop
@@ -55,24 +54,7 @@ class MsgConvConfig:
 
 
 def load_msgconv_config(path: str) -> MsgConvConfig:
-    if not os.path.exists(path):
-        raise ConfigError("msgconv config file not found; check the path", file=path)
-    if path.endswith((".yml", ".yaml")):
-        from ..config.yamlfile import load_yaml
-        data = load_yaml(path)
-        if not isinstance(data, dict):
-            raise ConfigError("expected a mapping of groups (sensor0, place0, analytics0)", file=path)
-        entries = []
-        for sec, body in data.items():
-            line = getattr(data, "lines", {}).get(sec, 0)
-            if not isinstance(body, dict):
-                raise ConfigError(f"group '{sec}' must hold a mapping of keys", file=path, line=line)
-            for k, v in body.items():
-                v = ";".join(map(str, v)) if isinstance(v, (list, tuple)) else v
-                entries.append(Entry(str(sec).lower(), str(k).lower(), str(v), getattr(body, "lines", {}).get(k, line),
-                                     line, str(k)))
-    else:
-        entries = read_ini(path)
+    entries = read_groups(path, "msgconv config")
     cfg = MsgConvConfig()
     for e in entries:
         m = _GROUP.match(e.section)
@@ -117,9 +99,8 @@ def _place_block(kind: str) -> str:
 class PayloadMaker:
     """The schema code, usable without a pipeline (tests, other sinks)."""
 
-    def __init__(self, cfg: MsgConvConfig | None = None, *, comp_id: int = 0):
+    def __init__(self, cfg: MsgConvConfig | None = None):
         self.cfg = cfg or MsgConvConfig()
-        self.comp_id = comp_id
 
     def sensor_id(self, ev: EventMsgMeta) -> str:
         return ev.sensor_str or self.cfg.sensors.get(ev.sensor_id, {}).get("id", str(ev.sensor_id))
@@ -197,8 +178,8 @@ class MsgConv(Element):
                         nullable=True)
 
     def start(self) -> None:
-        self.maker = PayloadMaker(load_msgconv_config(self.config) if self.config else None, comp_id=self.comp_id)
-        self.generated = 0
+        self.maker = PayloadMaker(load_msgconv_config(self.config) if self.config else None)
+        self.generated = 0  # payloads this element made
 
     def _auto_events(self, frame: Any) -> list[EventMsgMeta]:
         from .events import attach_event
@@ -209,6 +190,7 @@ class MsgConv(Element):
 
     def process(self, batch: Batch) -> Batch:
         out: list[Payload] = batch.user_meta.setdefault("payloads", [])
+        before = len(out)
         func: Callable | None = self.payload_func
         for f in batch.frames:
             events = f.meta.user_meta.get("events") or self._auto_events(f)
@@ -231,5 +213,5 @@ class MsgConv(Element):
             else:
                 out.append(Payload(str(uuid.uuid4()), json.dumps(self.maker.minimal(events, f.frame_num, ts[0]),
                                                                  separators=(",", ":")), f.source_id))
-        self.generated += len(out)
+        self.generated += len(out) - before
         return batch

@@ -129,15 +129,7 @@ class Tracker(Element):
         core = self.core
         assert core is not None
         frames = batch.frames
-        # frames of one stream must be tracked in order: split into rounds of distinct streams
-        rounds: list[list[int]] = []
-        seen: dict[int, int] = {}
-        for i, f in enumerate(frames):
-            r = seen.get(f.source_id, 0)
-            seen[f.source_id] = r + 1
-            if r == len(rounds):
-                rounds.append([])
-            rounds[r].append(i)
+        rounds = batch.rounds()  # frames of one stream must be tracked in order
         terminated, past = self._pending, []
         self._pending = []
         objs = batch.objects
