@@ -391,3 +391,23 @@ def test_killed_process_messages_are_sent_by_the_next_run(tmp_path):
     finally:
         sub.close()
         broker.stop()
+
+
+def test_fast_payload_text_is_exactly_jsons():
+    """msgconv writes full payloads from templates; the text must be json.dumps(full()) byte for byte."""
+    import random
+
+    from vidpipe.messaging.events import EVENT_TYPES, OBJECT_TYPES
+    maker = PayloadMaker()
+    rnd = random.Random(1)
+    for _ in range(2000):
+        kind = rnd.choice(OBJECT_TYPES)
+        extra = {kind: {"age": 3} if kind == "person" else {"make": 'x"y'}} \
+            if rnd.random() < 0.2 and kind in ("vehicle", "person") else {}
+        ev = EventMsgMeta(type=rnd.choice(EVENT_TYPES), object_type=kind, object_id=rnd.randint(-1, 10**6),
+                          label=rnd.choice(["", "car", 'we"ird\\', "ünï"]), confidence=rnd.random(),
+                          bbox=tuple(rnd.uniform(-5, 2000) for _ in range(4)), **extra)
+        mid, text = maker.full_json(ev, "2026-01-01T00:00:00.000Z")
+        ref = maker.full(ev, "2026-01-01T00:00:00.000Z")
+        ref["messageid"], ref["event"]["id"] = mid, json.loads(text)["event"]["id"]
+        assert text == json.dumps(ref, separators=(",", ":"))

@@ -45,6 +45,13 @@ class EventMsgMeta:
             raise ValueError(f"object type must be one of {', '.join(OBJECT_TYPES)}, got {self.object_type!r}")
 
 
+def object_type_of(label: str | None) -> str:
+    """The schema's object type for a detector label (COCO names)."""
+    lab = (label or "").lower()
+    return "person" if lab == "person" else "vehicle" if lab in ("car", "truck", "bus", "motorcycle", "vehicle") \
+        else "bicycle" if lab == "bicycle" else "unknown"
+
+
 def iso_time(epoch_s: float) -> str:
     """2026-11-25T23:40:00.123Z (DeepStream's @timestamp form)."""
     t = _dt.datetime.fromtimestamp(epoch_s, _dt.timezone.utc)
@@ -62,10 +69,7 @@ def attach_event(frame: Any, obj: Any = None, **fields: Any) -> EventMsgMeta:
         fields.setdefault("confidence", float(obj.confidence))
         fields.setdefault("bbox", (b.left, b.top, b.width, b.height))
         if "object_type" not in fields:
-            label = (obj.label or "").lower()
-            fields["object_type"] = "person" if label == "person" else \
-                "vehicle" if label in ("car", "truck", "bus", "motorcycle", "vehicle") else \
-                "bicycle" if label == "bicycle" else "unknown"
+            fields["object_type"] = object_type_of(obj.label)
     fields.setdefault("frame_num", int(frame.frame_num))
     fields.setdefault("source_id", int(frame.source_id))
     ev = EventMsgMeta(**fields)

@@ -15,6 +15,7 @@ The sensor, place and analytics module come from a config in DeepStream's msgcon
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 import uuid
@@ -101,32 +102,37 @@ class PayloadMaker:
 
     def __init__(self, cfg: MsgConvConfig | None = None):
         self.cfg = cfg or MsgConvConfig()
+        self._cache: dict[tuple, str] = {}
 
     def sensor_id(self, ev: EventMsgMeta) -> str:
         return ev.sensor_str or self.cfg.sensors.get(ev.sensor_id, {}).get("id", str(ev.sensor_id))
 
-    def full(self, ev: EventMsgMeta, timestamp: str) -> dict[str, Any]:
-        s = self.cfg.sensors.get(ev.sensor_id, {})
-        p = self.cfg.places.get(ev.place_id, {})
-        a = self.cfg.analytics.get(ev.module_id, {})
+    @staticmethod
+    def _object(ev: EventMsgMeta) -> dict[str, Any]:
         left, top, w, h = ev.bbox
         obj: dict[str, Any] = {"id": str(ev.object_id), "speed": 0.0, "direction": 0.0, "orientation": 0.0}
+        conf = round(float(ev.confidence), 4)
         if ev.object_type == "vehicle":
-            obj["vehicle"] = {k: (ev.vehicle or {}).get(k, "") for k in VEHICLE_FIELDS} | \
-                {"confidence": round(float(ev.confidence), 4)}
+            obj["vehicle"] = {k: (ev.vehicle or {}).get(k, "") for k in VEHICLE_FIELDS} | {"confidence": conf}
         elif ev.object_type == "person":
             obj["person"] = {k: (ev.person or {}).get(k, 0 if k == "age" else "") for k in PERSON_FIELDS} | \
-                {"confidence": round(float(ev.confidence), 4)}
+                {"confidence": conf}
         elif ev.object_type == "face":
-            obj["face"] = dict(ev.face or {}) | {"confidence": round(float(ev.confidence), 4)}
+            obj["face"] = dict(ev.face or {}) | {"confidence": conf}
         else:
-            obj[ev.object_type] = {"label": ev.label, "confidence": round(float(ev.confidence), 4)}
+            obj[ev.object_type] = {"label": ev.label, "confidence": conf}
         obj["bbox"] = {"topleftx": round(left), "toplefty": round(top), "bottomrightx": round(left + w),
                        "bottomrighty": round(top + h)}
         obj["location"] = {"lat": 0.0, "lon": 0.0, "alt": 0.0}
         obj["coordinate"] = {"x": 0.0, "y": 0.0, "z": 0.0}
-        msg: dict[str, Any] = {
-            "messageid": str(uuid.uuid4()), "mdsversion": "1.0", "@timestamp": timestamp,
+        return obj
+
+    def _blocks(self, ev: EventMsgMeta) -> dict[str, Any]:
+        """place, sensor and analyticsModule: the same for every event of a sensor."""
+        s = self.cfg.sensors.get(ev.sensor_id, {})
+        p = self.cfg.places.get(ev.place_id, {})
+        a = self.cfg.analytics.get(ev.module_id, {})
+        return {
             "place": {"id": p.get("id", str(ev.place_id)), "name": p.get("name", ""), "type": p.get("type", ""),
                       "location": _triple(p.get("location"), ("lat", "lon", "alt")),
                       _place_block(p.get("type", "")): {"name": p.get("place-sub-field1", ""),
@@ -137,13 +143,51 @@ class PayloadMaker:
                        "location": _triple(s.get("location"), ("lat", "lon", "alt")),
                        "coordinate": _triple(s.get("coordinate"), ("x", "y", "z"))},
             "analyticsModule": {"id": a.get("id", str(ev.module_id)), "description": a.get("description", ""),
-                                "source": a.get("source", ""), "version": a.get("version", "")},
-            "object": obj,
-            "event": {"id": str(uuid.uuid4()), "type": ev.type},
-            "videoPath": "",
-        }
+                                "source": a.get("source", ""), "version": a.get("version", "")}}
+
+    def full(self, ev: EventMsgMeta, timestamp: str) -> dict[str, Any]:
+        msg: dict[str, Any] = {"messageid": str(uuid.uuid4()), "mdsversion": "1.0", "@timestamp": timestamp,
+                               **self._blocks(ev), "object": self._object(ev),
+                               "event": {"id": str(uuid.uuid4()), "type": ev.type}, "videoPath": ""}
         msg.update(ev.extra)
         return msg
+
+    def full_json(self, ev: EventMsgMeta, timestamp: str) -> tuple[str, str]:
+        """(messageid, json.dumps(full(ev)) compact): the same text, with the blocks that only
+        depend on the sensor serialised once per sensor."""
+        if ev.extra:
+            msg = self.full(ev, timestamp)
+            return msg["messageid"], json.dumps(msg, separators=(",", ":"))
+        key = (ev.sensor_id, ev.sensor_str, ev.place_id, ev.module_id)
+        blocks = self._cache.get(key)
+        if blocks is None:
+            blocks = self._cache[key] = json.dumps(self._blocks(ev), separators=(",", ":"))[1:-1]
+        mid = str(uuid.uuid4())
+        return mid, (f'{{"messageid":"{mid}","mdsversion":"1.0","@timestamp":{json.dumps(timestamp)},{blocks},'
+                     f'"object":{self._object_json(ev)},"event":{{"id":"{uuid.uuid4()}",'
+                     f'"type":"{ev.type}"}},"videoPath":""}}')
+
+    _EMPTY = {"person": '"person":{' + ",".join(f'"{k}":' + ('0' if k == "age" else '""') for k in PERSON_FIELDS),
+              "vehicle": '"vehicle":{' + ",".join(f'"{k}":""' for k in VEHICLE_FIELDS), "face": '"face":{'}
+
+    def _object_json(self, ev: EventMsgMeta) -> str:
+        """json.dumps(_object(ev)) for the common case (no person/vehicle/face fields given),
+        written directly; anything else through json."""
+        conf = round(float(ev.confidence), 4)
+        extra = ev.vehicle if ev.object_type == "vehicle" else ev.person if ev.object_type == "person" else \
+            ev.face if ev.object_type == "face" else None
+        if extra or not math.isfinite(conf) or not all(math.isfinite(v) for v in ev.bbox):
+            return json.dumps(self._object(ev), separators=(",", ":"))
+        head = self._EMPTY.get(ev.object_type)
+        if head is None:
+            kind = f'{json.dumps(ev.object_type)}:{{"label":{json.dumps(ev.label)},"confidence":{conf!r}}}'
+        else:
+            kind = f'{head}{"," if head[-1] != "{" else ""}"confidence":{conf!r}}}'
+        left, top, w, h = ev.bbox
+        return (f'{{"id":{json.dumps(str(ev.object_id))},"speed":0.0,"direction":0.0,"orientation":0.0,{kind},'
+                f'"bbox":{{"topleftx":{round(left)},"toplefty":{round(top)},"bottomrightx":{round(left + w)},'
+                f'"bottomrighty":{round(top + h)}}},"location":{{"lat":0.0,"lon":0.0,"alt":0.0}},'
+                f'"coordinate":{{"x":0.0,"y":0.0,"z":0.0}}}}')
 
     @staticmethod
     def minimal_object(ev: EventMsgMeta) -> str:
@@ -182,11 +226,21 @@ class MsgConv(Element):
         self.generated = 0  # payloads this element made
 
     def _auto_events(self, frame: Any) -> list[EventMsgMeta]:
-        from .events import attach_event
+        from .events import EventMsgMeta, object_type_of
         if not self.frame_interval or frame.frame_num % self.frame_interval:
             return []
-        objs = [o for o in frame.objects if not self.comp_id or o.component_id == self.comp_id]
-        return [attach_event(frame, o, type="moving") for o in objs]
+        objs = frame.objects
+        if self.comp_id:
+            objs = objs[objs.component_id == self.comp_id]
+        if not len(objs):
+            return []
+        ltwh = objs.ltwh.tolist()          # from the columns: no object views
+        events = [EventMsgMeta("moving", object_type_of(lab), int(oid), int(cid), lab or "", float(conf),
+                               tuple(box), frame_num=int(frame.frame_num), source_id=int(frame.source_id))
+                  for lab, oid, cid, conf, box in zip(objs.labels, objs.object_id.tolist(), objs.class_id.tolist(),
+                                                      objs.confidence.tolist(), ltwh)]
+        frame.meta.user_meta.setdefault("events", []).extend(events)
+        return events
 
     def process(self, batch: Batch) -> Batch:
         out: list[Payload] = batch.user_meta.setdefault("payloads", [])
@@ -204,8 +258,8 @@ class MsgConv(Element):
                     out.append(Payload(str(uuid.uuid4()), data, f.source_id))
             elif self.payload_type == 0:
                 for e, t in zip(events, ts):
-                    msg = self.maker.full(e, t)
-                    out.append(Payload(msg["messageid"], json.dumps(msg, separators=(",", ":")), f.source_id))
+                    mid, text = self.maker.full_json(e, t)
+                    out.append(Payload(mid, text, f.source_id))
             elif self.multiple_payloads:
                 for e, t in zip(events, ts):
                     out.append(Payload(str(uuid.uuid4()), json.dumps(self.maker.minimal([e], f.frame_num, t),

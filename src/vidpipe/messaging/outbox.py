@@ -39,6 +39,7 @@ class Outbox:
         self._db.execute("CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE, "
                          "topic TEXT, data TEXT, created REAL, attempts INTEGER DEFAULT 0)")
         self.dropped = 0
+        self._count = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
 
     def put(self, messages: list[tuple[str, str, str]]) -> int:
         """(id, topic, data) each; a message whose id is queued already is not added twice.
@@ -49,15 +50,17 @@ class Outbox:
             cur.execute("BEGIN")
             cur.executemany("INSERT OR IGNORE INTO outbox (id, topic, data, created) VALUES (?, ?, ?, ?)",
                             [(i, t, d, now) for i, t, d in messages])
+            self._count += max(cur.rowcount, 0)
             dropped = 0
             if self.max_age_s > 0:
                 dropped += cur.execute("DELETE FROM outbox WHERE created < ?", (now - self.max_age_s,)).rowcount
-            over = cur.execute("SELECT COUNT(*) FROM outbox").fetchone()[0] - self.max_messages
+            over = self._count - dropped - self.max_messages
             if over > 0:
                 order = "ASC" if self.policy == "drop-oldest" else "DESC"
                 dropped += cur.execute(f"DELETE FROM outbox WHERE seq IN (SELECT seq FROM outbox ORDER BY seq {order} "
                                        f"LIMIT ?)", (over,)).rowcount
             cur.execute("COMMIT")
+            self._count -= dropped
             self.dropped += dropped
             return dropped
 
@@ -70,18 +73,24 @@ class Outbox:
     def ack(self, seqs: list[int]) -> None:
         if not seqs:
             return
-        with self._lock:
-            self._db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+        with self._lock:      # one transaction (one WAL commit) for the lot
+            cur = self._db.cursor()
+            cur.execute("BEGIN")
+            cur.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
+            self._count -= max(cur.rowcount, 0)
+            cur.execute("COMMIT")
 
     def tried(self, seqs: list[int]) -> None:
         if not seqs:
             return
         with self._lock:
-            self._db.executemany("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", [(s,) for s in seqs])
+            cur = self._db.cursor()
+            cur.execute("BEGIN")
+            cur.executemany("UPDATE outbox SET attempts = attempts + 1 WHERE seq = ?", [(s,) for s in seqs])
+            cur.execute("COMMIT")
 
     def __len__(self) -> int:
-        with self._lock:
-            return self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()[0]
+        return self._count
 
     def close(self) -> None:
         with self._lock:
