@@ -32,10 +32,13 @@ class MsgBroker(Element):
 
     description = "payloads -> message broker, with a durable outbox"
     src_optional = True
-    url = Prop(str, "", "where to send: mqtt://[user:pass@]host:port/topic, redis://host:port/stream, file:///path.jsonl")
+    url = Prop(str, "", "where to send: kafka://host:9092/topic, mqtt://[user:pass@]host:1883/topic, "
+               "redis://host:6379/stream, amqp://user:pass@host:5672/routing.key, nats://host:4222/subject, "
+               "file:///path.jsonl (?key=value adds config keys)")
     proto_lib = Prop(str, "", "DeepStream's adapter library name (libnvds_mqtt_proto.so ...), with conn-str")
     conn_str = Prop(str, "", "DeepStream's 'host;port[;topic]'")
-    config = Prop(str, "", "adapter config file (username, password, qos, protocol, client-id, streamsize ...)")
+    config = Prop(str, "", "adapter config file (username, password, qos, protocol, client-id, streamsize, "
+                  "exchange, proto-cfg, partition-key, jetstream ...)")
     topic = Prop(str, "", "topic / stream / routing key (overrides the URL's and conn-str's)")
     comp_id = Prop(int, 0, "accepted for DeepStream compatibility", minimum=0)
     outbox = Prop(str, "", "outbox file (default: vidpipe-outbox-<element name>.db in the working folder)")
@@ -115,6 +118,11 @@ class MsgBroker(Element):
                 return
             msgs = self.box.peek(self.batch)
             if not msgs:
+                try:
+                    self.adapter.idle()
+                except (ConnectionError, OSError) as e:
+                    self._lost(e, [])
+                    continue
                 self._wake.wait(0.2)
                 self._wake.clear()
                 continue
@@ -125,15 +133,12 @@ class MsgBroker(Element):
         try:
             ok = self.adapter.send([(m.id, m.topic, m.data) for m in msgs])
         except (ConnectionError, OSError) as e:
-            log.info("%s: %s; reconnecting", self.name, e)
-            self.connected = False
-            self.counters["reconnects"] += 1
-            self.box.tried([m.seq for m in msgs])
-            self.counters["retried"] += len(msgs)
-            try:
-                self.adapter.close()
-            except Exception as e:  # noqa: BLE001 - a half-dead client: start afresh
-                log.debug("%s: closing the old connection: %s", self.name, e)
+            self._lost(e, msgs)
+            return False
+        except BrokerError as e:   # refused after connecting (ACL, missing exchange): kept, retried slowly
+            self.post("error", f"{self.name}: {e}")
+            self._lost(e, msgs)
+            self._stop_sending.wait(self.retry_max)
             return False
         acked = [msgs[k].seq for k in ok]
         self.box.ack(acked)
@@ -144,12 +149,25 @@ class MsgBroker(Element):
         self.counters["queued"] = len(self.box)
         return True
 
+    def _lost(self, e: Exception, msgs) -> None:
+        assert self.box is not None
+        log.info("%s: %s; reconnecting", self.name, e)
+        self.connected = False
+        self.counters["reconnects"] += 1
+        if msgs:
+            self.box.tried([m.seq for m in msgs])
+            self.counters["retried"] += len(msgs)
+        try:
+            self.adapter.close()
+        except Exception as e:  # noqa: BLE001 - a half-dead client: start afresh
+            log.debug("%s: closing the old connection: %s", self.name, e)
+
     def stop(self) -> None:
         """Sends for up to flush-timeout seconds, then leaves the rest in the outbox."""
         if self.box is None:
             return
         deadline = time.monotonic() + self.flush_timeout
-        while len(self.box) and time.monotonic() < deadline and self.connected:
+        while len(self.box) and time.monotonic() < deadline and self._sender is not None and self._sender.is_alive():
             time.sleep(0.05)
             self._wake.set()
         self._stop_sending.set()
