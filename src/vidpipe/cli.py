@@ -27,7 +27,10 @@ examples:
                                                 who appears (2 s before, 7 s after; no re-encoding)
   vidpipe run cam.mp4 --events mqtt://broker:1883/events
                                                 one JSON message per frame with its objects (DeepStream's
-                                                minimal schema) to MQTT / Redis / a file, via a durable outbox
+                                                minimal schema) to Kafka / MQTT / Redis / AMQP / NATS / a
+                                                file, via a durable outbox
+  vidpipe run cam.mp4 --file-loop --commands mqtt://broker:1883/vidpipe/commands
+                                                streams added / removed and clips recorded on command
   vidpipe run clip.mp4 --analytics config_nvdsanalytics.txt
                                                 count through lines and zones (DeepStream's nvdsanalytics
                                                 config; tracks with bytetrack unless --tracker says)
@@ -150,6 +153,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline = flow.build()
     if args.smart_record:
         _record_on(pipeline, args.record_on, args.record_before, args.record_after, args.quiet)
+    listener = None
+    if args.commands:
+        from .messaging import CommandListener
+        pipeline.streams.defaults = {"file_loop": args.file_loop, **rec_props}
+        listener = CommandListener(pipeline, args.commands)
     perf = PerfMonitor(pipeline["metadata"].sink_pad)  # before any tiler: counts per stream
     total = None
     if not args.file_loop:
@@ -157,7 +165,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         if not any(is_network(u) for u in uris):
             total = sum(probe(u)["frames"] for u in uris) or None
     t0 = time.perf_counter()
-    _run_with_progress(pipeline, perf, total, args.quiet)
+    if listener is not None:
+        listener.start()
+    try:
+        _run_with_progress(pipeline, perf, total, args.quiet)
+    finally:
+        if listener is not None:
+            listener.stop()
     written = [p for p in pipeline["sink"].paths] + [jsonl]
     _summary(perf, time.perf_counter() - t0, written)
     if args.events:
@@ -334,8 +348,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--smart-record: start a clip when an object with this label appears (default person)")
     r.add_argument("--record-before", type=float, default=2.0, help="--smart-record: seconds before (default 2)")
     r.add_argument("--record-after", type=float, default=7.0, help="--smart-record: seconds after (default 7)")
-    r.add_argument("--events", metavar="URL", help="send the objects as messages: mqtt://host:1883/topic, "
-                   "redis://host:6379/stream or file:///path.jsonl (kept in an outbox file until acknowledged)")
+    r.add_argument("--events", metavar="URL", help="send the objects as messages: kafka://host:9092/topic, "
+                   "mqtt://host:1883/topic, redis://host:6379/stream, amqp://user:pass@host:5672/key, "
+                   "nats://host:4222/subject or file:///path.jsonl (kept in an outbox file until acknowledged)")
+    r.add_argument("--commands", metavar="URL", help="take commands from a broker topic (same URL forms): "
+                   "add-stream / remove-stream (or DeepStream's camera_add / camera_remove), start-recording / "
+                   "stop-recording (with --smart-record); see docs/messaging.md")
     r.add_argument("--events-every", type=int, default=1, metavar="N",
                    help="--events: a message for every Nth frame (default 1)")
     r.add_argument("--bitrate", type=int, default=0, help="output bits per second (default: constant quality)")

@@ -10,6 +10,7 @@ from typing import Any
 from ..errors import LinkError, PipelineError, PropertyError, VidpipeError
 from .bus import Bus, MessageType
 from .element import Element, _Stopped
+from .streams import Streams
 
 log = logging.getLogger("vidpipe")
 
@@ -34,6 +35,7 @@ class Pipeline:
         self._lock = threading.Lock()
         self.start_time = 0.0
         self.smart_record = SmartRecord(self)
+        self.streams = Streams(self)
 
     # -- building ----------------------------------------------------------------------------
     def add(self, *elements: Element) -> "Pipeline":
@@ -129,7 +131,15 @@ class Pipeline:
         stream's source id (the muxer pad index)."""
         pad = mux.request_pad("sink_%u")
         source.src_pad.link(pad)
-        self.add(source)
+        try:
+            self.add(source)
+        except BaseException:  # it could not start (missing file ...): leave the pipeline as it was
+            self.elements = [e for e in self.elements if e is not source]
+            source.pipeline = None
+            source.src_pad.peer = pad.peer = None
+            mux.sink_pads.pop(pad.name, None)
+            getattr(mux, "_active", set()).discard(int(pad.name.split("_")[1]))
+            raise
         return int(pad.name.split("_")[1])
 
     def remove_source(self, source: Element, timeout: float = 10.0) -> None:

@@ -237,7 +237,8 @@ class UriSource(Source):
                 return  # a finite HTTP video (or ended VOD playlist) simply ended
             reader.close()
             self._recorder_reset("the stream was lost")
-            self.post("stream-gap", f"{self.path}: stream lost; reconnecting", source_id=self.source_id, frames=n)
+            self.stats["reconnects"] = self.stats.get("reconnects", 0) + 1
+            self.post("stream-gap", f"{self.path}: stream lost; reconnecting", source_id=self.stream_id(), frames=n)
             while not self._stop_requested():
                 self._wake.wait(wait)
                 wait = min(wait * 2, self.reconnect_max)
@@ -249,19 +250,19 @@ class UriSource(Source):
                     log.info("%s: reconnect failed (%s); next try in %.1fs", self.path, e, wait)
                     continue
                 self._hook_recorder()
-                self.post("stream-resumed", f"{self.path}: reconnected", source_id=self.source_id, frames=n)
+                self.post("stream-resumed", f"{self.path}: reconnected", source_id=self.stream_id(), frames=n)
                 break
 
     def generate(self) -> Iterator[Batch | Event]:
         reader = self.reader
         assert reader is not None
-        self.post("stream-added", f"stream {self.source_id}: {self.path}", source_id=self.source_id,
+        self.post("stream-added", f"stream {self.stream_id()}: {self.path}", source_id=self.stream_id(),
                   uri=self.path, width=reader.width, height=reader.height, fps=reader.fps)
         yield StreamStart(self.source_id, self.path, reader.fps)
         if self.network:
             yield from self._generate_network()
             self._finish_recording()
-            self.post("stream-eos", f"stream {self.source_id} ended", source_id=self.source_id)
+            self.post("stream-eos", f"stream {self.stream_id()} ended", source_id=self.stream_id())
             yield StreamEOS(self.source_id)
             return
         n = 0
@@ -294,13 +295,13 @@ class UriSource(Source):
                     continue
             break
         if n == 0:
-            self.post("warning", f"{self.path}: no frame could be decoded", source_id=self.source_id)
+            self.post("warning", f"{self.path}: no frame could be decoded", source_id=self.stream_id())
         elif reader.errors:
             self.post("warning", f"{self.path}: {reader.errors} damaged packet(s) skipped",
-                      source_id=self.source_id)
+                      source_id=self.stream_id())
         self._finish_recording()
-        self.post("stream-eos", f"stream {self.source_id} ended after {n} frames",
-                  source_id=self.source_id, frames=n)
+        self.post("stream-eos", f"stream {self.stream_id()} ended after {n} frames",
+                  source_id=self.stream_id(), frames=n)
         yield StreamEOS(self.source_id)
 
     def stop(self) -> None:
