@@ -22,16 +22,18 @@ CLIPS = {"default": "bikes", "pets": "pets"}
 
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--suite", default="e2e", choices=["e2e", "tracker", "rtsp", "streams", "analytics", "record"],
+    ap.add_argument("--suite", default="e2e", choices=["e2e", "tracker", "rtsp", "streams", "analytics", "record",
+                                                        "messaging"],
                     help="e2e: pipeline vs hand-written loop; tracker: tracker vs supervision's ByteTrack; "
                     "rtsp: RTSP server CPU per client and latency; streams: N streams vs N independent loops; "
                     "analytics: ROIs and lines vs supervision's zones on the same tracks; record: smart record's cost and "
-                    "trigger-to-file latency")
+                    "trigger-to-file latency; messaging: rate, latency, overhead and an outage per broker")
     ap.add_argument("--clips", default="default,pets",
                     help="comma list: default (bikes.mp4), pets (../shared or the vtest asset), or file paths")
     ap.add_argument("--streams", default="1,4", help="comma list of stream counts (default 1,4)")
     ap.add_argument("--frames", type=int, default=250, help="frames per stream (default 250)")
     ap.add_argument("--objects", type=int, default=40, help="analytics suite: objects per frame (default 40)")
+    ap.add_argument("--outage", type=float, default=60.0, help="messaging suite: seconds the broker is down")
     ap.add_argument("--repeat", type=int, default=1, help="runs of each side; the best is kept")
     ap.add_argument("--json", help="also write the results to this JSON file")
     ap.add_argument("--device", default="cpu", help="cpu, or cuda: the GPU suite (NVDEC + torch; streams "
@@ -284,6 +286,9 @@ def main(args: argparse.Namespace) -> int:
         return main_tracker(args)
     if args.suite == "rtsp":
         return main_rtsp(args)
+    if args.suite == "messaging":
+        from .messaging import main_messaging
+        return main_messaging(args)
     if args.suite == "record":
         from .record import main_record
         return main_record(args)
