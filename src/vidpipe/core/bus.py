@@ -44,11 +44,20 @@ class Bus:
         self._watches: list[Callable[[Message], Any]] = []
         self.history: deque[Message] = deque(maxlen=1000)  # the latest messages dispatched
         self._errors: list[Message] = []
+        self._listeners: list[Callable[[Message], Any]] = []
 
     def post(self, kind: str | MessageType, source: Any, text: str, **data: Any) -> None:
         mtype = kind if isinstance(kind, MessageType) else MessageType(kind)
         name = getattr(source, "name", str(source))
-        self._q.put(Message(mtype, name, text, data))
+        msg = Message(mtype, name, text, data)
+        for cb in self._listeners:
+            cb(msg)
+        self._q.put(msg)
+
+    def add_listener(self, callback: Callable[[Message], Any]) -> None:
+        """`callback(message)` in the posting thread, as it is posted (for services that must
+        see messages whether or not the application dispatches: keep it short, thread-safe)."""
+        self._listeners = [*self._listeners, callback]
 
     def add_watch(self, callback: Callable[[Message], Any]) -> None:
         self._watches.append(callback)

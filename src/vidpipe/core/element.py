@@ -177,8 +177,40 @@ class Element:
         self.src_pads = {n: Pad(self, n, "src") for n in self.src_pad_names}
         self.stats: dict[str, float] = {"batches": 0, "frames": 0, "busy_s": 0.0, "dropped": 0}
         self.failed = False
+        self.bypass = False   # at runtime: batches pass through untouched (a one-in one-out element only)
         for k, v in props.items():
             self.set_property(k, v)
+
+    # properties that may change while the pipeline runs (besides "enabled" on one-in one-out elements)
+    live_properties: tuple[str, ...] = ()
+
+    def check_live(self, key: str, value: Any) -> Any:
+        """The value `set_live(key, value)` would set; raises PropertyError if it may not."""
+        one = len(self.sink_pads) == 1 and len(self.src_pads) == 1
+        if key == "enabled" and one:
+            if not isinstance(value, bool):
+                raise PropertyError(f"{self.name}: 'enabled' takes true or false, got {value!r}")
+            return value
+        name = key.replace("_", "-").lower()
+        if name not in self.live_properties:
+            can = sorted({*self.live_properties, *(["enabled"] if one else [])})
+            raise PropertyError(f"{self.name}: '{key}' cannot change while running (can: {', '.join(can) or 'none'})")
+        return self._find_prop(name).coerce(value, owner=self.name)
+
+    def set_live(self, key: str, value: Any) -> Any:
+        """Changes a property while running where that is safe (`live_properties`, or "enabled"
+        to bypass a one-in one-out element); returns the value set."""
+        value = self.check_live(key, value)
+        if key == "enabled":
+            self.bypass = not value
+            return value
+        name = key.replace("_", "-").lower()
+        self.set_property(name, value)
+        self.live_changed(name)
+        return value
+
+    def live_changed(self, name: str) -> None:
+        """Called after set_live changed `name` (elements apply it to their running state)."""
 
     # -- properties --------------------------------------------------------------------------
     @classmethod
@@ -283,7 +315,7 @@ class Element:
                 if self.failed:
                     continue
                 t0 = time.perf_counter()
-                out = self.process(item)
+                out = item if self.bypass else self.process(item)
                 self.stats["busy_s"] += time.perf_counter() - t0
                 self.stats["batches"] += 1
                 self.stats["frames"] += len(item.frames)
@@ -333,6 +365,11 @@ class Source(Element):
                     if isinstance(item, Batch):
                         continue
                 if isinstance(item, Batch):
+                    pl = self.pipeline
+                    if pl is not None and not pl._playing.is_set():
+                        while not pl._playing.wait(0.1):      # paused: hold this frame
+                            if self._stop_requested():
+                                break
                     self.stats["batches"] += 1
                     self.stats["frames"] += len(item.frames)
                 self.push(item)

@@ -30,12 +30,16 @@ class Pipeline:
         self.bus = Bus()
         self._threads: dict[str, threading.Thread] = {}
         self._eos_requested = threading.Event()
+        self._playing = threading.Event()
+        self._playing.set()
         self._started = False
         self._stopped = False
         self._lock = threading.Lock()
         self.start_time = 0.0
         self.smart_record = SmartRecord(self)
         self.streams = Streams(self)
+        self.services: list[Any] = []   # HTTP services (serve()): stopped when the pipeline ends
+        self.serve_address = ""         # a YAML/Flow `http:` option: served by run() / the CLI
 
     # -- building ----------------------------------------------------------------------------
     def add(self, *elements: Element) -> "Pipeline":
@@ -119,9 +123,36 @@ class Pipeline:
             except _Stopped:
                 pass
 
+    def serve(self, address: str = "127.0.0.1:8080", **kw: Any) -> Any:
+        """Starts the HTTP service (REST API, /metrics, browser console) for this pipeline; see
+        vidpipe.service.Service for the options. It stops when the pipeline ends."""
+        from ..service import Service
+        svc = Service(self, address, **kw).start()
+        self.services.append(svc)
+        return svc
+
+    def pause(self) -> None:
+        """Sources hold their next frame until play(); what is in flight finishes."""
+        self._playing.clear()
+
+    def play(self) -> None:
+        self._playing.set()
+
+    @property
+    def state(self) -> str:
+        """ready (not started), playing, paused, stopping (EOS asked) or stopped."""
+        if not self._started:
+            return "ready"
+        if not self.is_running():
+            return "stopped"
+        if self._eos_requested.is_set():
+            return "stopping"
+        return "playing" if self._playing.is_set() else "paused"
+
     def send_eos(self) -> None:
         """Ask every source to stop; the EOS then flows through and finalises every output."""
         self._eos_requested.set()
+        self._playing.set()
         for el in self.elements:
             el._wake.set()
 
@@ -198,6 +229,8 @@ class Pipeline:
             self._stopped = True
         for el in self.elements:
             self._safe_stop(el)
+        for svc in self.services:
+            svc.stop()
         self.bus.dispatch()
         if not self.bus.errors():
             self.bus.post(MessageType.EOS, self.name, "end of stream")

@@ -121,6 +121,25 @@ class Infer(Element):
             cfg.class_attrs = {k: replace(v, pre_cluster_threshold=self.threshold) for k, v in cfg.class_attrs.items()}
         return cfg
 
+    live_properties = ("threshold", "interval")
+
+    def live_changed(self, name: str) -> None:
+        """threshold: every class's pre-cluster threshold now (CPU and GPU paths); interval: the
+        batches skipped between inferences from the next batch on."""
+        cfg = self.cfg
+        if cfg is None:
+            return
+        if name == "interval" and self.interval >= 0:
+            cfg.interval = self.interval
+        if name == "threshold" and self.threshold >= 0:
+            t = self.threshold
+            cfg.class_attrs_all = replace(cfg.class_attrs_all, pre_cluster_threshold=t)
+            cfg.class_attrs = {k: replace(v, pre_cluster_threshold=t) for k, v in cfg.class_attrs.items()}
+            self._thr[:] = t
+            self.ctx.min_score = t
+            if getattr(self, "_thr_t", None) is not None:
+                self._thr_t.fill_(t)          # in place: a captured CUDA graph keeps reading this tensor
+
     def start(self) -> None:
         cfg = self.cfg = self.resolved_config()
         where = f"{self.name}" + (f" ({cfg.source})" if cfg.source else "")
@@ -298,6 +317,10 @@ class Infer(Element):
                 item = pad.get()
                 if isinstance(item, Batch):
                     if self.failed:
+                        continue
+                    if self.bypass:                      # enabled=false: passed on as it came, in order
+                        pending.append((None, item, 0.0))
+                        drain(n - 1)
                         continue
                     pending.append((submit(item), item, time.perf_counter()))
                     drain(n - 1)
