@@ -10,10 +10,12 @@ command -v npm >/dev/null 2>&1 || need_apt+=(npm)
 if [ "${1:-}" = "--test" ]; then
   # real clients the tests drive: ffmpeg/ffprobe, GStreamer (rtspsrc, parsers, libav decoders), VLC;
   # GStreamer's RTSP server (through Debian's python3-gi) as a camera that is not ours; real message
-  # brokers (mosquitto, redis-server, rabbitmq-server, nats-server), which the tests start on free ports
+  # brokers (mosquitto, redis-server, rabbitmq-server, nats-server), which the tests start on free ports;
+  # Chromium and its WebDriver, which the console tests drive headless
   for pkg in ffmpeg gstreamer1.0-tools gstreamer1.0-plugins-base gstreamer1.0-plugins-good \
              gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly gstreamer1.0-libav vlc-bin vlc-plugin-base \
-             python3-gi gir1.2-gst-rtsp-server-1.0 mosquitto redis-server rabbitmq-server nats-server; do
+             python3-gi gir1.2-gst-rtsp-server-1.0 mosquitto redis-server rabbitmq-server nats-server \
+             chromium chromium-driver; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || need_apt+=("$pkg")
   done
 fi

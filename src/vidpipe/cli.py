@@ -31,6 +31,9 @@ examples:
                                                 file, via a durable outbox
   vidpipe run cam.mp4 --file-loop --commands mqtt://broker:1883/vidpipe/commands
                                                 streams added / removed and clips recorded on command
+  vidpipe run rtsp://cam/1 rtsp://cam/2 --http 127.0.0.1:8080
+                                                REST API, /metrics and a browser console (live video,
+                                                stats, add/remove streams) at http://127.0.0.1:8080
   vidpipe run clip.mp4 --analytics config_nvdsanalytics.txt
                                                 count through lines and zones (DeepStream's nvdsanalytics
                                                 config; tracks with bytetrack unless --tracker says)
@@ -101,6 +104,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.pipeline:
         from .config.pipeline_yaml import load_pipeline_yaml
         p = load_pipeline_yaml(args.pipeline)
+        _serve(p, args.http or p.serve_address, args.http_token, args.quiet)
         sinks = [e for e in p.elements if not e.src_pads or e.src_optional]
         perf = PerfMonitor(next(iter(sinks[-1].sink_pads.values())))
         t0 = time.perf_counter()
@@ -153,11 +157,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     pipeline = flow.build()
     if args.smart_record:
         _record_on(pipeline, args.record_on, args.record_before, args.record_after, args.quiet)
+    pipeline.streams.defaults = {"file_loop": args.file_loop, **rec_props}   # streams added at runtime
     listener = None
     if args.commands:
         from .messaging import CommandListener
-        pipeline.streams.defaults = {"file_loop": args.file_loop, **rec_props}
         listener = CommandListener(pipeline, args.commands)
+    _serve(pipeline, args.http, args.http_token, args.quiet)
     perf = PerfMonitor(pipeline["metadata"].sink_pad)  # before any tiler: counts per stream
     total = None
     if not args.file_loop:
@@ -182,6 +187,15 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(f"interrupted by {pipeline.interrupted}: outputs finalised", file=sys.stderr)
         return 130
     return 0
+
+
+def _serve(pipeline, address: str | None, token: str | None, quiet: bool) -> None:
+    """--http: REST API, /metrics and the browser console while the pipeline runs."""
+    if not address:
+        return
+    svc = pipeline.serve(address, token=token or None)
+    print(f"console: {svc.url}/#token={svc.token}  (REST: {svc.url}/api/v1, metrics: {svc.url}/metrics)",
+          file=sys.stderr if quiet else sys.stdout, flush=True)
 
 
 def _record_on(pipeline, label: str, before: float, after: float, quiet: bool) -> None:
@@ -356,6 +370,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "stop-recording (with --smart-record); see docs/messaging.md")
     r.add_argument("--events-every", type=int, default=1, metavar="N",
                    help="--events: a message for every Nth frame (default 1)")
+    r.add_argument("--http", metavar="HOST:PORT", help="serve a REST API, Prometheus /metrics and a browser console "
+                   "with live video, e.g. 127.0.0.1:8080 (0.0.0.0:8080 to reach it from other machines)")
+    r.add_argument("--http-token", metavar="TOKEN", help="--http: the bearer token every change needs (default: "
+                   "$VIDPIPE_HTTP_TOKEN, else a random one, printed with the console's URL)")
     r.add_argument("--bitrate", type=int, default=0, help="output bits per second (default: constant quality)")
     r.add_argument("--file-loop", action="store_true", help="loop the inputs until Ctrl-C")
     r.add_argument("--tile-width", type=int, default=1280, help="width of the tiled output for several inputs")

@@ -24,6 +24,7 @@ class Flow:
         self.sources: list[Element] = []
         self.chain: list[Element] = []
         self._sinks = 0
+        self.http = ""
 
     def capture(self, *uris: str, file_loop: bool = False, **props: Any) -> "Flow":
         for uri in uris:
@@ -88,7 +89,16 @@ class Flow:
         for s in self.sources:
             s.link(mux)
         p.link(mux, *self.chain)
+        p.serve_address = self.http
         return p
 
+    def serve(self, address: str = "127.0.0.1:8080") -> "Flow":
+        """The built pipeline gets the HTTP service (REST, /metrics, console) when run()."""
+        self.http = address
+        return self
+
     def run(self) -> Pipeline:
-        return self.build().run()
+        p = self.build()
+        if p.serve_address:
+            p.serve(p.serve_address)
+        return p.run()

@@ -10,7 +10,8 @@
       - mux -> infer0
       - infer0 -> fakesink0
 
-or simply `launch: "urisrc uri=clip.mp4 ! ... ! fakesink"`. Relative paths in properties named
+or simply `launch: "urisrc uri=clip.mp4 ! ... ! fakesink"`. `http: 127.0.0.1:8080` serves the
+REST API, /metrics and the console while `vidpipe run --pipeline` runs it. Relative paths in properties named
 uri/location/config-file-path/model/labels are taken relative to the YAML file.
 """
 from __future__ import annotations
@@ -31,9 +32,22 @@ def load_pipeline_yaml(path: str) -> Pipeline:
         raise ConfigError("expected a mapping with 'elements' (and optional 'links') or 'launch'", file=path)
     lines = getattr(data, "lines", {})
     for key in data:
-        if key not in ("elements", "links", "launch", "name"):
-            raise ConfigError("unknown key; allowed: elements, links, launch, name", file=path,
+        if key not in ("elements", "links", "launch", "name", "http"):
+            raise ConfigError("unknown key; allowed: elements, links, launch, name, http", file=path,
                               line=lines.get(key), key=str(key))
+    http = data.get("http")
+    if http is not None:
+        from ..service import parse_address
+        try:
+            parse_address(str(http))
+        except VidpipeError as e:
+            raise ConfigError(str(e).replace("--http", "http"), file=path, line=lines.get("http"), key="http") from None
+    p = _build(data, path, lines)
+    p.serve_address = str(http) if http is not None else ""
+    return p
+
+
+def _build(data, path: str, lines) -> Pipeline:
     base = os.path.dirname(os.path.abspath(path))
     if "launch" in data:
         from ..core.launch import parse_launch

@@ -1,0 +1,211 @@
+"""What the console and /metrics read: per-stream frames, rolling FPS and latency from a probe
+on one pad (the "tap", after inference and tracking), the latest frame of each stream that a
+viewer watches (scaled down, boxes drawn, JPEG-encoded once for every viewer), and recent events."""
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+WINDOW_S = 5.0
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+class StreamStats:
+    __slots__ = ("frames", "recent", "hist", "lat_sum", "last_seen")
+
+    def __init__(self):
+        self.frames = 0
+        self.recent: deque[tuple[float, float]] = deque()   # (monotonic time, latency s) over WINDOW_S
+        self.hist = [0] * (len(LATENCY_BUCKETS) + 1)         # cumulative counts come at scrape time
+        self.lat_sum = 0.0
+        self.last_seen = 0.0
+
+
+class Snapshot:
+    """One viewer-ready JPEG of a stream, with the wall-clock time its frame was made."""
+    __slots__ = ("jpeg", "captured", "seq", "source_id")
+
+    def __init__(self, jpeg: bytes, captured: float, seq: int, source_id: int):
+        self.jpeg, self.captured, self.seq, self.source_id = jpeg, captured, seq, source_id
+
+
+class Monitor:
+    def __init__(self, max_fps: float = 15.0, width: int = 640, quality: int = 75):
+        self.streams: dict[int, StreamStats] = {}
+        self.max_fps, self.width, self.quality = max_fps, width, quality
+        self.events: deque[dict[str, Any]] = deque(maxlen=500)
+        self._event_seq = itertools.count(1)
+        self._lock = threading.Lock()
+        self.viewers: dict[int, int] = {}                   # source id -> open live views
+        self._pending: dict[int, tuple] = {}                # source id -> (small RGB, boxes, labels, captured)
+        self._last_grab: dict[int, float] = {}
+        self.latest: dict[int, Snapshot] = {}
+        self._seq = itertools.count(1)
+        self._work = threading.Condition()
+        self._new = threading.Condition()
+        self._stop = False
+        self.encode_s = 0.0
+        self.encoded = 0
+        self._thread = threading.Thread(target=self._encode_loop, name="vidpipe:console-jpeg", daemon=True)
+        self._thread.start()
+
+    # -- the probe (pipeline thread) -------------------------------------------------------------
+    def probe(self, pad: Any, batch: Any) -> None:
+        now = time.monotonic()
+        wall_minus_mono = time.time() - now
+        with self._lock:
+            for f in batch.frames:
+                st = self.streams.get(f.source_id)
+                if st is None:
+                    st = self.streams[f.source_id] = StreamStats()
+                lat = now - f.created_at
+                st.frames += 1
+                st.last_seen = now
+                st.recent.append((now, lat))
+                while st.recent and st.recent[0][0] < now - WINDOW_S:
+                    st.recent.popleft()
+                st.lat_sum += lat
+                k = 0
+                while k < len(LATENCY_BUCKETS) and lat > LATENCY_BUCKETS[k]:
+                    k += 1
+                st.hist[k] += 1
+            payloads = batch.user_meta.get("payloads") if hasattr(batch, "user_meta") else None
+            if payloads:
+                for p in payloads[-3:]:
+                    self._event("message", f"{p.data[:160]}", source_id=p.source_id)
+        if not self.viewers:
+            return
+        for f in batch.frames:
+            sid = f.source_id
+            if not self.viewers.get(sid) or now - self._last_grab.get(sid, 0.0) < 1.0 / self.max_fps:
+                continue
+            self._last_grab[sid] = now
+            self._grab(f, f.created_at + wall_minus_mono)
+
+    def _grab(self, f: Any, captured: float) -> None:
+        import cv2
+        img = f.image
+        if hasattr(img, "cpu"):                          # a CUDA frame: one scaled copy to the host
+            img = img.cpu().numpy()
+        h, w = img.shape[:2]
+        s = min(1.0, self.width / w)
+        small = cv2.resize(img, (max(1, round(w * s)), max(1, round(h * s))), interpolation=cv2.INTER_AREA) \
+            if s < 1.0 else img.copy()
+        objs = f.objects
+        boxes = (np.asarray(objs.xyxy, np.float32) * s).astype(np.int32) if len(objs) else np.zeros((0, 4), np.int32)
+        ids = objs.object_id.tolist() if len(objs) else []
+        labels = [f"{lab or c}{'' if i < 0 else f' {i}'}" for lab, c, i in
+                  zip(objs.labels, objs.class_id.tolist(), ids)] if len(objs) else []
+        with self._work:
+            self._pending[f.source_id] = (small, boxes, labels, captured)
+            self._work.notify()
+
+    # -- the encoder thread --------------------------------------------------------------------
+    def _encode_loop(self) -> None:
+        import cv2
+        while True:
+            with self._work:
+                while not self._pending and not self._stop:
+                    self._work.wait(0.5)
+                if self._stop:
+                    return
+                jobs, self._pending = self._pending, {}
+            for sid, (img, boxes, labels, captured) in jobs.items():
+                t0 = time.perf_counter()
+                bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
+                for (x1, y1, x2, y2), lab in zip(boxes.tolist(), labels):
+                    color = _color(lab)
+                    cv2.rectangle(bgr, (x1, y1), (x2, y2), color, 2)
+                    (tw, th), _ = cv2.getTextSize(lab, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+                    ty = max(th + 4, y1)
+                    cv2.rectangle(bgr, (x1, ty - th - 4), (x1 + tw + 4, ty), color, -1)
+                    cv2.putText(bgr, lab, (x1 + 2, ty - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
+                                cv2.LINE_AA)
+                ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+                self.encode_s += time.perf_counter() - t0
+                if not ok:
+                    continue
+                self.encoded += 1
+                snap = Snapshot(buf.tobytes(), captured, next(self._seq), sid)
+                with self._new:
+                    self.latest[sid] = snap
+                    self._new.notify_all()
+
+    def wait_newer(self, sid: int, seq: int, timeout: float) -> Snapshot | None:
+        """The stream's latest JPEG once it is newer than `seq` (None on timeout)."""
+        deadline = time.monotonic() + timeout
+        with self._new:
+            while True:
+                snap = self.latest.get(sid)
+                if snap is not None and snap.seq > seq:
+                    return snap
+                left = deadline - time.monotonic()
+                if left <= 0 or self._stop:
+                    return None
+                self._new.wait(left)
+
+    def watch(self, sid: int, delta: int) -> None:
+        with self._lock:
+            n = self.viewers.get(sid, 0) + delta
+            if n > 0:
+                self.viewers[sid] = n
+            else:
+                self.viewers.pop(sid, None)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def stream_stats(self, sid: int) -> dict[str, Any]:
+        now = time.monotonic()
+        with self._lock:
+            st = self.streams.get(sid)
+            if st is None:
+                return {"frames": 0, "fps": 0.0, "latency_ms": None, "latency_p95_ms": None}
+            while st.recent and st.recent[0][0] < now - WINDOW_S:
+                st.recent.popleft()
+            lats = sorted(lat for _, lat in st.recent)
+            span = min(WINDOW_S, max(1e-3, now - st.recent[0][0])) if len(st.recent) > 1 else WINDOW_S
+            fps = (len(st.recent) - 1) / span if len(st.recent) > 1 else 0.0
+            return {"frames": st.frames, "fps": round(fps, 2),
+                    "latency_ms": round(1000 * lats[len(lats) // 2], 1) if lats else None,
+                    "latency_p95_ms": round(1000 * lats[int(0.95 * (len(lats) - 1))], 1) if lats else None}
+
+    def histograms(self) -> dict[int, tuple[list[int], float, int]]:
+        with self._lock:
+            return {sid: (list(st.hist), st.lat_sum, st.frames) for sid, st in self.streams.items()}
+
+    def forget(self, sid: int) -> None:
+        with self._lock:
+            self.streams.pop(sid, None)
+        with self._new:
+            self.latest.pop(sid, None)
+
+    def _event(self, kind: str, text: str, **data: Any) -> None:
+        self.events.append({"id": next(self._event_seq), "time": time.time(), "type": kind, "text": text, **data})
+
+    def event(self, kind: str, text: str, **data: Any) -> None:
+        with self._lock:
+            self._event(kind, text, **data)
+
+    def recent_events(self, after: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        with self._lock:
+            return [e for e in self.events if e["id"] > after][-limit:]
+
+    def close(self) -> None:
+        self._stop = True
+        with self._work:
+            self._work.notify_all()
+        with self._new:
+            self._new.notify_all()
+        self._thread.join(2)
+
+
+def _color(label: str) -> tuple[int, int, int]:
+    h = sum(label.split(" ")[0].encode()) * 47 % 180
+    import cv2
+    hsv = np.uint8([[[h, 200, 220]]])
+    b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].tolist()
+    return int(b), int(g), int(r)
