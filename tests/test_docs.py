@@ -7,7 +7,7 @@ import pytest
 from conftest import ROOT
 
 DOCS = ["README.md", "docs/concepts.md", "docs/inference.md", "docs/tracking.md", "docs/multistream.md",
-        "docs/analytics.md", "docs/smart-record.md", "docs/messaging.md"]
+        "docs/analytics.md", "docs/smart-record.md", "docs/messaging.md", "docs/service.md"]
 
 
 def snippets():
@@ -34,4 +34,4 @@ def test_every_doc_has_its_snippets():
         per_doc[doc] = per_doc.get(doc, 0) + 1
     assert per_doc == {"README.md": 1, "docs/concepts.md": 2, "docs/inference.md": 1, "docs/tracking.md": 1,
                        "docs/multistream.md": 1, "docs/analytics.md": 1, "docs/smart-record.md": 1,
-                       "docs/messaging.md": 1}
+                       "docs/messaging.md": 1, "docs/service.md": 1}

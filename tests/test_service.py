@@ -3,9 +3,7 @@ prometheus-client's parser, and the console in a real headless Chromium (live fr
 stats update, a stream added and removed from the page)."""
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import socket
 import time
 
@@ -14,6 +12,7 @@ import requests
 from conftest import ROOT, free_port
 
 from vidpipe import Pipeline, make_element
+from vidpipe.bench.browser import chromium_paths, launch
 
 TOKEN = "t0ken-for-tests"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -71,7 +70,7 @@ def samples(fams, name, suffix=""):
 
 
 def test_streams_pipeline_and_metrics(served):
-    p, svc, _ = served
+    _, svc, _ = served
     u = svc.url + "/api/v1"
     assert wait(lambda: len(requests.get(u + "/streams", timeout=5).json()["streams"]) == 2
                 and all(s["fps"] > 0 for s in requests.get(u + "/streams", timeout=5).json()["streams"]))
@@ -189,11 +188,11 @@ def test_add_remove_pause_and_live_properties(served, clip):
 def test_live_jpeg_and_mjpeg(served):
     import cv2
     import numpy as np
-    p, svc, _ = served
+    _, svc, _ = served
     r = requests.get(svc.url + "/video/0.jpg", timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"] == "image/jpeg"
     img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
-    assert img.shape == (240, 320, 3)                          # the clip's size (under the 640 cap)
+    assert img.shape == (240, 320, 3)                          # the clip's size (under the 480 cap)
     assert abs(float(r.headers["X-Capture-Time"]) - time.time()) < 2
     with requests.get(svc.url + "/video/1.mjpg", stream=True, timeout=10) as resp:
         assert resp.headers["Content-Type"] == "multipart/x-mixed-replace; boundary=frame"
@@ -254,21 +253,9 @@ def test_cli_http_flag_and_port_in_use(clip, tmp_path):
 
 
 # -- the console in a real browser ------------------------------------------------------------------
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-DRIVER = shutil.which("chromedriver")
+CHROMIUM, DRIVER = chromium_paths()
 needs_chromium = pytest.mark.skipif(not (CHROMIUM and DRIVER), reason="chromium and chromium-driver are not installed "
                                     "(bash scripts/setup.sh --test)")
-
-
-def browser(width=1280, height=900):
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service as DriverService
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = CHROMIUM
-    for a in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-              f"--window-size={width},{height}", "--disable-extensions", "--no-first-run"):
-        opts.add_argument(a)
-    return webdriver.Chrome(service=DriverService(executable_path=DRIVER), options=opts)
 
 
 def shot(driver, name):
@@ -282,7 +269,7 @@ def test_console_in_chromium(served, clip):
     from PIL import Image
     from selenium.webdriver.common.by import By
     p, svc, _ = served
-    d = browser()
+    d = launch()
     try:
         d.get(f"{svc.url}/#token={TOKEN}")
         assert d.title == "vidpipe console"
@@ -336,3 +323,45 @@ def test_console_in_chromium(served, clip):
         shot(d, "console-phone.png")
     finally:
         d.quit()
+
+
+def test_smart_record_over_http(tmp_path):
+    """POST .../recording cuts a clip of the source's own packets; DELETE ends it early."""
+    from test_smart_record import FPS, frame_numbers
+
+    from vidpipe.synthetic import background, stamp_number, write_video
+    clip = str(tmp_path / "numbered.mp4")
+    write_video(clip, (stamp_number(background(320, 240), n) for n in range(300)), width=320, height=240, fps=FPS,
+                keyint=10, tune="zerolatency")
+    p = Pipeline()
+    cam = make_element("urisrc", "cam", uri=clip, live=True, smart_record=1, smart_rec_cache=5,
+                       smart_rec_dir_path=str(tmp_path))
+    mux = make_element("streammux", "mux", batch_size=1, live_source=True, batched_push_timeout=40000)
+    p.add(cam)
+    p.link(mux, make_element("fakesink", "sink"))
+    cam.link(mux)
+    done = []
+    p.smart_record.on_done.append(done.append)
+    p.start()
+    svc = p.serve("127.0.0.1:0", token=TOKEN)
+    u = svc.url + "/api/v1/streams/cam/recording"
+    try:
+        time.sleep(1.5)
+        r = requests.post(u, json={"start_before": 1, "duration": 1}, headers=AUTH, timeout=5)
+        assert r.status_code == 201 and r.json()["path"].startswith(str(tmp_path))
+        assert wait(lambda: done, 10)
+        numbers = frame_numbers(done[0].path)
+        assert numbers == list(range(numbers[0], numbers[0] + len(numbers))) and numbers[0] % 10 == 0
+        assert 2.0 * FPS <= len(numbers) <= 3.2 * FPS          # 1 s before (from a keyframe) + 1 s
+        r = requests.post(u, json={"duration": 30}, headers=AUTH, timeout=5)   # a long one, stopped early
+        assert r.status_code == 201
+        time.sleep(0.5)
+        r = requests.delete(u, headers=AUTH, timeout=5)
+        assert r.status_code == 200
+        assert wait(lambda: len(done) == 2, 10) and done[1].duration < 10 and r.json()["path"] == done[1].path
+        r = requests.delete(u, headers=AUTH, timeout=5)
+        assert r.status_code == 404 and "not recording" in r.json()["error"]
+        assert any(e["type"] == "recording-done" for e in
+                   requests.get(svc.url + "/api/v1/events", timeout=5).json()["events"])
+    finally:
+        p.stop()

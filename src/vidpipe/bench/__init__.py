@@ -23,11 +23,12 @@ CLIPS = {"default": "bikes", "pets": "pets"}
 
 def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--suite", default="e2e", choices=["e2e", "tracker", "rtsp", "streams", "analytics", "record",
-                                                        "messaging"],
+                                                        "messaging", "service"],
                     help="e2e: pipeline vs hand-written loop; tracker: tracker vs supervision's ByteTrack; "
                     "rtsp: RTSP server CPU per client and latency; streams: N streams vs N independent loops; "
                     "analytics: ROIs and lines vs supervision's zones on the same tracks; record: smart record's cost and "
-                    "trigger-to-file latency; messaging: rate, latency, overhead and an outage per broker")
+                    "trigger-to-file latency; messaging: rate, latency, overhead and an outage per broker; "
+                    "service: console latency in Chromium, CPU per viewer, overhead of /metrics and live views")
     ap.add_argument("--clips", default="default,pets",
                     help="comma list: default (bikes.mp4), pets (../shared or the vtest asset), or file paths")
     ap.add_argument("--streams", default="1,4", help="comma list of stream counts (default 1,4)")
@@ -286,6 +287,9 @@ def main(args: argparse.Namespace) -> int:
         return main_tracker(args)
     if args.suite == "rtsp":
         return main_rtsp(args)
+    if args.suite == "service":
+        from .service import main_service
+        return main_service(args)
     if args.suite == "messaging":
         from .messaging import main_messaging
         return main_messaging(args)

@@ -15,7 +15,7 @@ class PipelineCollector:
         self.s = service
 
     def collect(self):
-        s, p, mon = self.s, self.s.pipeline, self.s.monitor
+        p, mon = self.s.pipeline, self.s.monitor
         sources = {row["source_id"]: row for row in p.streams.info()}
         hists = mon.histograms()
         labels = ["source_id", "sensor_id"]

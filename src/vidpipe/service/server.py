@@ -63,10 +63,11 @@ class Service:
 
     token: guards every write (Authorization: Bearer TOKEN); None takes $VIDPIPE_HTTP_TOKEN, else a
     random one (printed by the CLI with the console's URL). tap: the element whose input the
-    console watches (default: the tiler's, else the osd's, else the last element's)."""
+    console watches (default: the tiler's, else the osd's, else the last element's). Live views:
+    up to max_fps frames per second per stream, scaled to at most `width` pixels wide."""
 
     def __init__(self, pipeline: Any, address: str = "127.0.0.1:8080", *, token: str | None = None,
-                 tap: str = "", max_fps: float = 15.0, width: int = 640):
+                 tap: str = "", max_fps: float = 10.0, width: int = 480):
         self.pipeline = pipeline
         self.host, self.port = parse_address(address)
         self.token = token or os.environ.get("VIDPIPE_HTTP_TOKEN") or secrets.token_urlsafe(18)
@@ -378,7 +379,7 @@ class Service:
 
     def _element(self, el: Any) -> dict[str, Any]:
         props = {}
-        for name, prop in el.properties().items():
+        for name in el.properties():
             v = el.get_property(name)
             props[name] = v if isinstance(v, (str, int, float, bool, type(None))) else repr(v)
         one = len(el.sink_pads) == 1 and len(el.src_pads) == 1
