@@ -259,3 +259,58 @@ def test_commands_add_record_and_remove_a_stream(tmp_path):
         listener.stop()
         p.stop()
         broker.stop()
+
+
+def test_deepstream_configuration_forms(tmp_path):
+    """proto-lib + conn-str + config as DeepStream takes them: AMQP (host;port;username, password in
+    the config), Kafka (proto-cfg and partition-key: one sensor's messages share a key), MQTT v5."""
+    import json as _json
+
+    from test_messaging import MSGCONV
+    cfg_msgconv = tmp_path / "msgconv.txt"
+    cfg_msgconv.write_text(MSGCONV)
+    if BROKERS["kafka"].available():
+        from confluent_kafka import Consumer, TopicPartition
+        broker = BROKERS["kafka"](str(tmp_path)).start()
+        broker.consumer("events").close()                 # makes the topic
+        cfg = tmp_path / "cfg_kafka.txt"
+        cfg.write_text('[message-broker]\nproto-cfg = "message.timeout.ms=5000;retries=5"\npartition-key = sensor.id\n')
+        try:
+            event_pipeline({"proto_lib": "libnvds_kafka_proto.so", "conn_str": f"127.0.0.1;{broker.port}",
+                            "topic": "events", "config": str(cfg), "outbox": str(tmp_path / "k.db")},
+                           frames=5, msgconv=str(cfg_msgconv)).run()
+            c = Consumer({"bootstrap.servers": f"127.0.0.1:{broker.port}", "group.id": "t",
+                          "auto.offset.reset": "earliest"})
+            c.assign([TopicPartition("events", 0, 0)])
+            got = []
+            deadline = time.time() + 10
+            while len(got) < 10 and time.time() < deadline:
+                got += [m for m in c.consume(10, timeout=0.5) if m.error() is None]
+            c.close()
+            assert len(got) == 10 and {m.key() for m in got} == {b"CAM_0"}     # [sensor0] id=CAM_0
+            assert {dict(m.headers())["id"].decode() for m in got} == {_json.loads(m.value())["messageid"] for m in got}
+        finally:
+            broker.stop()
+    if BROKERS["amqp"].available():
+        broker = BROKERS["amqp"](str(tmp_path), users={"cam": "secret"}).start()
+        cons = broker.consumer("events")
+        cfg = tmp_path / "cfg_amqp.txt"
+        cfg.write_text("[message-broker]\npassword = secret\nexchange = amq.topic\ntopic = events\n")
+        try:
+            event_pipeline({"proto_lib": "/opt/nvidia/deepstream/deepstream/lib/libnvds_amqp_proto.so",
+                            "conn_str": f"127.0.0.1;{broker.port};cam", "config": str(cfg),
+                            "outbox": str(tmp_path / "a.db")}, frames=5).run()
+            assert ids_of(cons.wait_for(10)) == sorted(f * 10 + k for f in range(5) for k in range(2))
+        finally:
+            cons.close()
+            close(broker)
+    if BROKERS["mqtt"].available():
+        broker = BROKERS["mqtt"](str(tmp_path)).start()
+        cons = broker.consumer("events")
+        try:
+            event_pipeline({"url": broker.url("events") + "?protocol=5&qos=1", "outbox": str(tmp_path / "m.db")},
+                           frames=5).run()
+            assert ids_of(cons.wait_for(10)) == sorted(f * 10 + k for f in range(5) for k in range(2))
+        finally:
+            cons.close()
+            broker.stop()

@@ -365,3 +365,14 @@ def test_smart_record_over_http(tmp_path):
                    requests.get(svc.url + "/api/v1/events", timeout=5).json()["events"])
     finally:
         p.stop()
+
+
+@pytest.mark.needs_cuda
+def test_gpu_memory_metric():
+    """On a GPU, /metrics carries the CUDA allocator's memory (here read straight from the collector)."""
+    import torch
+
+    from vidpipe.service.metrics import _gpu_memory
+    x = torch.zeros(1 << 20, device="cuda")                  # 4 MiB held
+    mem = dict((dev, (a, r)) for dev, a, r in _gpu_memory())
+    assert mem["cuda:0"][0] >= x.numel() * 4 and mem["cuda:0"][1] >= mem["cuda:0"][0]

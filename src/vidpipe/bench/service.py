@@ -11,7 +11,7 @@
    small machine the browsers themselves take the CPU). JPEGs are made once per frame for all.
 3. Overhead: 4 copies of the pets clip -> infer -> fakesink as fast as the CPU goes, with the
    service on (/metrics scraped every second and one viewer: curl reading the 4 MJPEG streams)
-   and off, alternated, best of each. Checked: the same objects per frame both ways.
+   and off, alternated, 3 rounds (--repeat for more), best of each. Checked: the same objects per frame both ways.
 """
 from __future__ import annotations
 
@@ -122,10 +122,10 @@ def console(clip: str, wrong: list[str]) -> dict:
     return out
 
 
-def overhead(clip: str, frames: int, wrong: list[str]) -> dict:
+def overhead(clip: str, frames: int, wrong: list[str], rounds: int = 3) -> dict:
     fps = {False: [], True: []}
     ref = None
-    for _ in range(2):
+    for _ in range(rounds):
         for on in (False, True):
             p, counts, last = _pipeline([clip] * 4, live=False, frames=frames)
             stop = threading.Event()
@@ -177,7 +177,7 @@ def main_service(args: argparse.Namespace) -> int:
     else:
         print("console: skipped (chromium and chromium-driver are not installed)", flush=True)
     print("overhead on the pipeline:", flush=True)
-    out["overhead"] = overhead(clip, min(args.frames, 250), wrong)
+    out["overhead"] = overhead(clip, min(args.frames, 250), wrong, max(3, args.repeat))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=2)
