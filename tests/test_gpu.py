@@ -437,3 +437,36 @@ def test_imagedata_example_on_the_gpu(tmp_path, shared_dir, nanodet_ini):
     assert len(jpgs) >= 4 and any("_obj" in j.name for j in jpgs)
     for j in jpgs:
         assert cv2.imread(str(j)) is not None
+
+
+@cuda_only
+def test_gpu_memory_gauge():
+    """The service's vidpipe_gpu_memory_bytes reads torch's CUDA allocator."""
+    import torch
+
+    from vidpipe.service.monitor import gpu_memory
+    x = torch.zeros(1 << 20, device="cuda")                  # 4 MiB held
+    mem = {dev: (a, r) for dev, a, r in gpu_memory()}
+    assert mem["cuda:0"][0] >= x.numel() * 4 and mem["cuda:0"][1] >= mem["cuda:0"][0]
+
+
+@cuda_only
+def test_live_threshold_and_bypass_on_the_gpu_path(h264_squares, detector_config):
+    """set_live("threshold") reaches the graphed torch path (the thresholds tensor is updated in
+    place) and enabled=false passes batches through, in order. One stream: batch k = frame k."""
+    src = make_element("urisrc", "s0", uri=h264_squares, device="cuda")
+    infer = make_element("infer", "i", config_file_path=detector_config, device="cuda")
+    seen = []
+
+    def probe(pad, b):
+        for f in b.frames:
+            seen.append((f.frame_num, len(f.objects)))
+            if f.frame_num == 9:
+                infer.set_live("threshold", 1.5)          # above every score (batches in flight keep theirs)
+            if f.frame_num == 19:
+                infer.set_live("enabled", False)
+    infer.src_pad.add_probe(probe)
+    p = muxed([src], infer, make_element("fakesink", "f"))
+    p.run()
+    assert [n for n, _ in seen] == list(range(30))
+    assert all(k == 3 for n, k in seen if n <= 9) and all(k == 0 for n, k in seen if n >= 12)

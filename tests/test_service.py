@@ -192,7 +192,7 @@ def test_live_jpeg_and_mjpeg(served):
     r = requests.get(svc.url + "/video/0.jpg", timeout=10)
     assert r.status_code == 200 and r.headers["Content-Type"] == "image/jpeg"
     img = cv2.imdecode(np.frombuffer(r.content, np.uint8), cv2.IMREAD_COLOR)
-    assert img.shape == (240, 320, 3)                          # the clip's size (under the 480 cap)
+    assert img.shape == (240, 320, 3)                          # the clip's size (under the 384 cap)
     assert abs(float(r.headers["X-Capture-Time"]) - time.time()) < 2
     with requests.get(svc.url + "/video/1.mjpg", stream=True, timeout=10) as resp:
         assert resp.headers["Content-Type"] == "multipart/x-mixed-replace; boundary=frame"
@@ -365,14 +365,3 @@ def test_smart_record_over_http(tmp_path):
                    requests.get(svc.url + "/api/v1/events", timeout=5).json()["events"])
     finally:
         p.stop()
-
-
-@pytest.mark.needs_cuda
-def test_gpu_memory_metric():
-    """On a GPU, /metrics carries the CUDA allocator's memory (here read straight from the collector)."""
-    import torch
-
-    from vidpipe.service.metrics import _gpu_memory
-    x = torch.zeros(1 << 20, device="cuda")                  # 4 MiB held
-    mem = dict((dev, (a, r)) for dev, a, r in _gpu_memory())
-    assert mem["cuda:0"][0] >= x.numel() * 4 and mem["cuda:0"][1] >= mem["cuda:0"][0]

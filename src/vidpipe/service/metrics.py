@@ -7,7 +7,7 @@ from typing import Any
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.registry import CollectorRegistry
 
-from .monitor import LATENCY_BUCKETS
+from .monitor import LATENCY_BUCKETS, gpu_memory
 
 
 class PipelineCollector:
@@ -101,7 +101,7 @@ class PipelineCollector:
         enc = CounterMetricFamily("vidpipe_console_jpeg_seconds", "Time spent drawing and JPEG-encoding live views")
         enc.add_metric([], mon.encode_s)
         yield enc
-        gpu = _gpu_memory()
+        gpu = gpu_memory()
         if gpu:
             g = GaugeMetricFamily("vidpipe_gpu_memory_bytes", "GPU memory held by this process's CUDA allocator",
                                   labels=["device", "kind"])
@@ -109,15 +109,6 @@ class PipelineCollector:
                 g.add_metric([dev, "allocated"], allocated)
                 g.add_metric([dev, "reserved"], reserved)
             yield g
-
-
-def _gpu_memory() -> list[tuple[str, int, int]]:
-    import sys
-    torch = sys.modules.get("torch")                 # only where the pipeline already uses torch
-    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
-        return []
-    return [(f"cuda:{i}", torch.cuda.memory_allocated(i), torch.cuda.memory_reserved(i))
-            for i in range(torch.cuda.device_count())]
 
 
 def make_registry(service: Any) -> CollectorRegistry:

@@ -3,6 +3,7 @@ on one pad (the "tap", after inference and tracking), the latest frame of each s
 viewer watches (scaled down, boxes drawn, JPEG-encoded once for every viewer), and recent events."""
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -35,7 +36,7 @@ class Snapshot:
 
 
 class Monitor:
-    def __init__(self, max_fps: float = 10.0, width: int = 480, quality: int = 75):
+    def __init__(self, max_fps: float = 10.0, width: int = 384, quality: int = 75):
         self.streams: dict[int, StreamStats] = {}
         self.max_fps, self.width, self.quality = max_fps, width, quality
         self.events: deque[dict[str, Any]] = deque(maxlen=500)
@@ -50,6 +51,7 @@ class Monitor:
         self._new = threading.Condition()
         self._stop = False
         self.encode_s = 0.0
+        self.on_snapshot = None                             # callback(source id) after each new JPEG
         self.encoded = 0
         self._thread = threading.Thread(target=self._encode_loop, name="vidpipe:console-jpeg", daemon=True)
         self._thread.start()
@@ -121,7 +123,7 @@ class Monitor:
                 t0 = time.perf_counter()
                 bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
                 for (x1, y1, x2, y2), lab in zip(boxes.tolist(), labels):
-                    color = _color(lab)
+                    color = _color(lab.split(' ')[0])
                     cv2.rectangle(bgr, (x1, y1), (x2, y2), color, 2)
                     (tw, th), _ = cv2.getTextSize(lab, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
                     ty = max(th + 4, y1)
@@ -137,6 +139,8 @@ class Monitor:
                 with self._new:
                     self.latest[sid] = snap
                     self._new.notify_all()
+                if self.on_snapshot is not None:
+                    self.on_snapshot(sid)
 
     def wait_newer(self, sid: int, seq: int, timeout: float) -> Snapshot | None:
         """The stream's latest JPEG once it is newer than `seq` (None on timeout)."""
@@ -205,9 +209,21 @@ class Monitor:
         self._thread.join(2)
 
 
+@functools.lru_cache(maxsize=1024)
 def _color(label: str) -> tuple[int, int, int]:
     h = sum(label.split(" ")[0].encode()) * 47 % 180
     import cv2
     hsv = np.uint8([[[h, 200, 220]]])
     b, g, r = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0].tolist()
     return int(b), int(g), int(r)
+
+
+def gpu_memory() -> list[tuple[str, int, int]]:
+    """(device, allocated, reserved) bytes of torch's CUDA allocator, where the pipeline already
+    uses torch on a GPU (torch is not imported here otherwise)."""
+    import sys
+    torch = sys.modules.get("torch")
+    if torch is None or not torch.cuda.is_available() or not torch.cuda.is_initialized():
+        return []
+    return [(f"cuda:{i}", torch.cuda.memory_allocated(i), torch.cuda.memory_reserved(i))
+            for i in range(torch.cuda.device_count())]

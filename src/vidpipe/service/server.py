@@ -67,7 +67,7 @@ class Service:
     up to max_fps frames per second per stream, scaled to at most `width` pixels wide."""
 
     def __init__(self, pipeline: Any, address: str = "127.0.0.1:8080", *, token: str | None = None,
-                 tap: str = "", max_fps: float = 10.0, width: int = 480):
+                 tap: str = "", max_fps: float = 10.0, width: int = 384):
         self.pipeline = pipeline
         self.host, self.port = parse_address(address)
         self.token = token or os.environ.get("VIDPIPE_HTTP_TOKEN") or secrets.token_urlsafe(18)
@@ -136,6 +136,19 @@ class Service:
             self._ready.set()
             return
         self._runner = runner
+        self._fresh: dict[int, asyncio.Event] = {}        # source id -> set when its next JPEG is ready
+
+        def fresh(sid: int) -> None:                     # in the loop: wake that stream's viewers
+            ev = self._fresh.pop(sid, None)
+            if ev is not None:
+                ev.set()
+
+        def wake(sid: int) -> None:                      # in the encoder thread
+            try:
+                loop.call_soon_threadsafe(fresh, sid)
+            except RuntimeError:                         # the loop closed: the service is stopping
+                pass
+        self.monitor.on_snapshot = wake
         self._ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
@@ -268,10 +281,14 @@ class Service:
         seq = 0
         try:
             while not self._stopping.is_set():
-                snap = await self._call(self.monitor.wait_newer, sid, seq, 1.0)
-                if snap is None:
-                    if sid not in self.monitor.streams:
-                        break
+                snap = self.monitor.latest.get(sid)
+                if snap is None or snap.seq <= seq:
+                    ev = self._fresh.setdefault(sid, asyncio.Event())
+                    try:
+                        await asyncio.wait_for(ev.wait(), 1.0)
+                    except asyncio.TimeoutError:
+                        if sid not in self.monitor.streams:
+                            break
                     continue
                 seq = snap.seq
                 head = (f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(snap.jpeg)}\r\n"
