@@ -3,6 +3,7 @@ prometheus-client's parser, and the console in a real headless Chromium (live fr
 stats update, a stream added and removed from the page)."""
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
@@ -211,6 +212,17 @@ def test_live_jpeg_and_mjpeg(served):
     frames = [cv2.imdecode(np.frombuffer(j, np.uint8), cv2.IMREAD_COLOR) for j in parts]
     assert all(f.shape == (240, 320, 3) for f in frames)
     assert any(np.abs(frames[0].astype(int) - f.astype(int)).mean() > 1 for f in frames[1:])   # it moves
+    # ?boxes=json: the boxes beside the JPEG (the console draws them), the same frame size
+    with requests.get(svc.url + "/video/0.mjpg?boxes=json", stream=True, timeout=10) as resp:
+        buf = b""
+        for chunk in resp.iter_content(8192):
+            buf += chunk
+            if b"\r\n\r\n" in buf:
+                break
+    head = dict(ln.split(": ", 1) for ln in buf.split(b"\r\n\r\n")[0].decode().split("\r\n")[1:])
+    objs = json.loads(head["X-Objects"])
+    assert sorted(o[4] for o in objs) == ["blue", "green", "red"]               # the square detector's labels
+    assert all(0 <= o[0] < o[2] <= 320 and 0 <= o[1] < o[3] <= 240 for o in objs)
     assert wait(lambda: sum(svc.monitor.viewers.values()) == 0)   # the closed view stops the encoding
 
 

@@ -52,8 +52,9 @@ def _cpu(seconds: float) -> float:
 
 
 def _curl_views(url: str, pages: int) -> list[subprocess.Popen]:
-    """`pages` viewers that only read: each the 4 MJPEG streams a console page opens."""
-    return [subprocess.Popen(["curl", "-s", "-N", "-o", os.devnull, f"{url}/video/{i}.mjpg"])
+    """`pages` viewers that only read: each the 4 MJPEG streams a console page opens (as it
+    opens them: boxes beside the frames, for the page to draw)."""
+    return [subprocess.Popen(["curl", "-s", "-N", "-o", os.devnull, f"{url}/video/{i}.mjpg?boxes=json"])
             for _ in range(pages) for i in range(4)]
 
 
@@ -137,8 +138,11 @@ def overhead(clip: str, frames: int, wrong: list[str], rounds: int = 3) -> dict:
                 def scrape():
                     import urllib.request
                     while not stop.wait(1.0):
-                        with urllib.request.urlopen(svc.url + "/metrics", timeout=5) as r:
-                            r.read()
+                        try:
+                            with urllib.request.urlopen(svc.url + "/metrics", timeout=5) as r:
+                                r.read()
+                        except OSError:          # the pipeline ended and its service with it
+                            return
                         scrapes[0] += 1
                 threading.Thread(target=scrape, daemon=True).start()
                 procs = _curl_views(svc.url, 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import json
 import threading
 import time
 from collections import deque
@@ -28,24 +29,26 @@ class StreamStats:
 
 
 class Snapshot:
-    """One viewer-ready JPEG of a stream, with the wall-clock time its frame was made."""
-    __slots__ = ("jpeg", "captured", "seq", "source_id")
+    """One viewer-ready JPEG of a stream, with the wall-clock time its frame was made and, for
+    views that draw the boxes themselves, the objects as JSON [[x1, y1, x2, y2, label], ...]."""
+    __slots__ = ("captured", "jpeg", "objects", "seq", "source_id")
 
-    def __init__(self, jpeg: bytes, captured: float, seq: int, source_id: int):
-        self.jpeg, self.captured, self.seq, self.source_id = jpeg, captured, seq, source_id
+    def __init__(self, jpeg: bytes, captured: float, seq: int, source_id: int, objects: str = ""):
+        self.jpeg, self.captured, self.seq, self.source_id, self.objects = jpeg, captured, seq, source_id, objects
 
 
 class Monitor:
-    def __init__(self, max_fps: float = 10.0, width: int = 384, quality: int = 75):
+    def __init__(self, max_fps: float = 10.0, width: int = 384, quality: int = 70):
         self.streams: dict[int, StreamStats] = {}
         self.max_fps, self.width, self.quality = max_fps, width, quality
         self.events: deque[dict[str, Any]] = deque(maxlen=500)
         self._event_seq = itertools.count(1)
         self._lock = threading.Lock()
         self.viewers: dict[int, int] = {}                   # source id -> open live views
+        self.plain_viewers: dict[int, int] = {}             # ... of which draw the boxes themselves
         self._pending: dict[int, tuple] = {}                # source id -> (small RGB, boxes, labels, captured)
         self._due: dict[int, float] = {}                    # source id -> when its next live frame is due
-        self.latest: dict[int, Snapshot] = {}
+        self.latest: dict[tuple[int, bool], Snapshot] = {}  # (source id, boxes drawn) -> newest JPEG
         self._seq = itertools.count(1)
         self._work = threading.Condition()
         self._new = threading.Condition()
@@ -122,32 +125,42 @@ class Monitor:
             for sid, (img, boxes, labels, captured) in jobs.items():
                 t0 = time.perf_counter()
                 bgr = cv2.cvtColor(img, cv2.COLOR_RGB2BGR)
-                for (x1, y1, x2, y2), lab in zip(boxes.tolist(), labels):
-                    color = _color(lab.split(' ')[0])
-                    cv2.rectangle(bgr, (x1, y1), (x2, y2), color, 2)
-                    (tw, th), _ = cv2.getTextSize(lab, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
-                    ty = max(th + 4, y1)
-                    cv2.rectangle(bgr, (x1, ty - th - 4), (x1 + tw + 4, ty), color, -1)
-                    cv2.putText(bgr, lab, (x1 + 2, ty - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1,
-                                cv2.LINE_AA)
-                ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+                made = []
+                if self.plain_viewers.get(sid):       # the console draws the boxes itself, crisp at any size
+                    objs = json.dumps([[*b, lab] for b, lab in zip(boxes.tolist(), labels)], separators=(",", ":"))
+                    made.append((False, self._jpeg(bgr), objs))
+                if self.viewers.get(sid, 0) > self.plain_viewers.get(sid, 0):
+                    for (x1, y1, x2, y2), lab in zip(boxes.tolist(), labels):
+                        color = _color(lab.split(" ")[0])
+                        cv2.rectangle(bgr, (x1, y1), (x2, y2), color, 2)
+                        (tw, th), _ = cv2.getTextSize(lab, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+                        ty = max(th + 4, y1)
+                        cv2.rectangle(bgr, (x1, ty - th - 4), (x1 + tw + 4, ty), color, -1)
+                        cv2.putText(bgr, lab, (x1 + 2, ty - 3), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 255), 1)
+                    made.append((True, self._jpeg(bgr), ""))
                 self.encode_s += time.perf_counter() - t0
-                if not ok:
-                    continue
-                self.encoded += 1
-                snap = Snapshot(buf.tobytes(), captured, next(self._seq), sid)
-                with self._new:
-                    self.latest[sid] = snap
-                    self._new.notify_all()
-                if self.on_snapshot is not None:
+                for drawn, jpeg, objs in made:
+                    if jpeg is None:
+                        continue
+                    self.encoded += 1
+                    snap = Snapshot(jpeg, captured, next(self._seq), sid, objs)
+                    with self._new:
+                        self.latest[(sid, drawn)] = snap
+                        self._new.notify_all()
+                if made and self.on_snapshot is not None:
                     self.on_snapshot(sid)
 
-    def wait_newer(self, sid: int, seq: int, timeout: float) -> Snapshot | None:
+    def _jpeg(self, bgr: np.ndarray) -> bytes | None:
+        import cv2
+        ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        return buf.tobytes() if ok else None
+
+    def wait_newer(self, sid: int, seq: int, timeout: float, drawn: bool = True) -> Snapshot | None:
         """The stream's latest JPEG once it is newer than `seq` (None on timeout)."""
         deadline = time.monotonic() + timeout
         with self._new:
             while True:
-                snap = self.latest.get(sid)
+                snap = self.latest.get((sid, drawn))
                 if snap is not None and snap.seq > seq:
                     return snap
                 left = deadline - time.monotonic()
@@ -155,13 +168,18 @@ class Monitor:
                     return None
                 self._new.wait(left)
 
-    def watch(self, sid: int, delta: int) -> None:
+    def watch(self, sid: int, delta: int, drawn: bool = True) -> None:
+        """A live view of `sid` opens (+1) or closes (-1); drawn: boxes drawn into the JPEG, else
+        sent beside it (the console draws them)."""
         with self._lock:
-            n = self.viewers.get(sid, 0) + delta
-            if n > 0:
-                self.viewers[sid] = n
-            else:
-                self.viewers.pop(sid, None)
+            for counts, applies in ((self.viewers, True), (self.plain_viewers, not drawn)):
+                if not applies:
+                    continue
+                n = counts.get(sid, 0) + delta
+                if n > 0:
+                    counts[sid] = n
+                else:
+                    counts.pop(sid, None)
 
     # -- reading ---------------------------------------------------------------------------------
     def stream_stats(self, sid: int) -> dict[str, Any]:
@@ -187,7 +205,8 @@ class Monitor:
         with self._lock:
             self.streams.pop(sid, None)
         with self._new:
-            self.latest.pop(sid, None)
+            self.latest.pop((sid, True), None)
+            self.latest.pop((sid, False), None)
 
     def _event(self, kind: str, text: str, **data: Any) -> None:
         self.events.append({"id": next(self._event_seq), "time": time.time(), "type": kind, "text": text, **data})

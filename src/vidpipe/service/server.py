@@ -276,12 +276,13 @@ class Service:
         sid = self._sid(request)
         resp = web.StreamResponse(headers={"Content-Type": "multipart/x-mixed-replace; boundary=frame",
                                            "Cache-Control": "no-cache, no-store", "X-Accel-Buffering": "no"})
+        drawn = request.query.get("boxes", "drawn") != "json"
         await resp.prepare(request)
-        self.monitor.watch(sid, +1)
+        self.monitor.watch(sid, +1, drawn)
         seq = 0
         try:
             while not self._stopping.is_set():
-                snap = self.monitor.latest.get(sid)
+                snap = self.monitor.latest.get((sid, drawn))
                 if snap is None or snap.seq <= seq:
                     ev = self._fresh.setdefault(sid, asyncio.Event())
                     try:
@@ -291,13 +292,14 @@ class Service:
                             break
                     continue
                 seq = snap.seq
+                objs = "" if drawn else f"X-Objects: {snap.objects}\r\n"
                 head = (f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(snap.jpeg)}\r\n"
-                        f"X-Capture-Time: {snap.captured:.6f}\r\nX-Frame-Seq: {snap.seq}\r\n\r\n").encode()
+                        f"X-Capture-Time: {snap.captured:.6f}\r\nX-Frame-Seq: {snap.seq}\r\n{objs}\r\n").encode()
                 await resp.write(head + snap.jpeg + b"\r\n")
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
-            self.monitor.watch(sid, -1)
+            self.monitor.watch(sid, -1, drawn)
         return resp
 
     async def jpeg(self, request: web.Request) -> web.Response:

@@ -45,7 +45,7 @@ async function watch(sid, canvas, view) {
     const abort = new AbortController();
     view.abort = abort;
     try {
-      const r = await fetch(`/video/${sid}.mjpg`, { signal: abort.signal, cache: "no-store" });
+      const r = await fetch(`/video/${sid}.mjpg?boxes=json`, { signal: abort.signal, cache: "no-store" });
       if (!r.ok) throw new Error(r.status);
       const reader = r.body.getReader();
       let buf = new Uint8Array(0);
@@ -60,6 +60,7 @@ async function watch(sid, canvas, view) {
           const head = new TextDecoder().decode(buf.subarray(0, end));
           const len = +(head.match(/Content-Length:\s*(\d+)/i) || [])[1];
           const cap = +(head.match(/X-Capture-Time:\s*([\d.]+)/i) || [])[1];
+          const objs = (head.match(/X-Objects:\s*(.*)/i) || [])[1];
           if (!len || buf.length < end + 4 + len) break;
           const jpeg = buf.slice(end + 4, end + 4 + len);
           buf = buf.slice(end + 4 + len);
@@ -67,6 +68,7 @@ async function watch(sid, canvas, view) {
           if (canvas.width !== bmp.width || canvas.height !== bmp.height) { canvas.width = bmp.width; canvas.height = bmp.height; }
           ctx.drawImage(bmp, 0, 0);
           bmp.close();
+          if (objs) drawBoxes(ctx, JSON.parse(objs));
           view.frames++;
           if (cap) { view.latencies.push(Date.now() - cap * 1000); if (view.latencies.length > 600) view.latencies.shift(); }
         }
@@ -75,6 +77,28 @@ async function watch(sid, canvas, view) {
       if (view.closed) return;
     }
     await new Promise((ok) => setTimeout(ok, 1000));   // the stream ended or the server restarted: try again
+  }
+}
+
+function colorOf(label) {
+  let h = 0;
+  for (const c of label.split(" ")[0]) h = (h * 31 + c.charCodeAt(0)) % 360;
+  return `hsl(${h}, 80%, 55%)`;
+}
+
+function drawBoxes(ctx, objs) {
+  ctx.lineWidth = 2;
+  ctx.font = "12px system-ui, sans-serif";
+  ctx.textBaseline = "bottom";
+  for (const [x1, y1, x2, y2, label] of objs) {
+    const color = colorOf(label);
+    ctx.strokeStyle = color;
+    ctx.strokeRect(x1, y1, x2 - x1, y2 - y1);
+    const w = ctx.measureText(label).width + 6, top = Math.max(16, y1);
+    ctx.fillStyle = color;
+    ctx.fillRect(x1 - 1, top - 16, w, 16);
+    ctx.fillStyle = "#000";
+    ctx.fillText(label, x1 + 2, top - 2);
   }
 }
 
