@@ -1,8 +1,9 @@
 import os
-import socket
 import sys
 
 import pytest
+
+from vidpipe.bench.brokers import free_port  # noqa: F401 - the tests import it from here
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -161,10 +162,3 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="needs torch, torchvision and onnx2torch (vidpipe[gpu])"))
 
 
-def free_port() -> int:
-    """A TCP port nothing listens on now (tests bind 127.0.0.1 only)."""
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port

@@ -1,19 +1,14 @@
-"""Messaging: events -> msgconv -> msgbroker -> real brokers (mosquitto, redis-server) started here,
-and nothing lost when the broker goes away."""
+"""Messaging: events -> msgconv -> msgbroker: payloads, the outbox, config errors, the CLI and
+test4's forms (tests/test_brokers.py runs every adapter against its real broker)."""
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import socket
 import subprocess
-import threading
-import time
 
 import pytest
-from conftest import free_port
 
 from vidpipe import Pipeline, make_element
+from vidpipe.bench.brokers import Mosquitto, RedisServer
 from vidpipe.errors import ConfigError
 from vidpipe.messaging import (
     EventMsgMeta,
@@ -51,81 +46,9 @@ version=1.0
 """
 
 
-def wait_port(port: int, timeout: float = 10.0) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listens on {port}")
-
-
-class Mosquitto:
-    def __init__(self, folder, port: int | None = None, users: dict[str, str] | None = None):
-        self.port = port or free_port()
-        self.conf = os.path.join(folder, f"mosquitto-{self.port}.conf")
-        lines = [f"listener {self.port} 127.0.0.1", "persistence false"]
-        if os.geteuid() == 0:
-            lines.append("user root")  # else it drops to 'mosquitto', which cannot read pytest's private folders
-        if users:
-            pw = os.path.join(folder, "passwd")
-            open(pw, "w").close()
-            for u, p in users.items():
-                subprocess.run(["mosquitto_passwd", "-b", pw, u, p], check=True, capture_output=True)
-            lines += ["allow_anonymous false", f"password_file {pw}"]
-        else:
-            lines.append("allow_anonymous true")
-        open(self.conf, "w").write("\n".join(lines) + "\n")
-        self.proc = None
-
-    def start(self) -> "Mosquitto":
-        self.proc = subprocess.Popen(["mosquitto", "-c", self.conf], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        try:
-            wait_port(self.port)
-        except RuntimeError:
-            self.proc.kill()
-            raise RuntimeError(f"mosquitto did not start: {self.proc.communicate()[1].decode()[-500:]}") from None
-        return self
-
-    def stop(self) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            self.proc.wait(10)
-            self.proc = None
-
-
-needs_mosquitto = pytest.mark.skipif(not shutil.which("mosquitto"), reason="mosquitto is not installed "
-                                     "(bash scripts/setup.sh --test installs it)")
-needs_redis = pytest.mark.skipif(not shutil.which("redis-server"), reason="redis-server is not installed")
-
-
-class Subscriber:
-    """A real MQTT consumer (paho), QoS 1, persistent session so nothing published while it is
-    connected is missed."""
-
-    def __init__(self, port: int, topic: str):
-        import paho.mqtt.client as mqtt
-        self.got: list[dict] = []
-        self.ready = threading.Event()
-        c = self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="test-sub", clean_session=False)
-        c.on_connect = lambda cl, u, f, r, p=None: (cl.subscribe(topic, qos=1), self.ready.set())
-        c.on_message = lambda cl, u, m: self.got.append(json.loads(m.payload))
-        c.reconnect_delay_set(0.1, 0.5)
-        c.connect("127.0.0.1", port)
-        c.loop_start()
-        assert self.ready.wait(5)
-
-    def wait_for(self, n: int, timeout: float = 20.0) -> list[dict]:
-        deadline = time.time() + timeout
-        while len({m["messageid"] for m in self.got}) < n and time.time() < deadline:
-            time.sleep(0.05)
-        return self.got
-
-    def close(self) -> None:
-        self.c.disconnect()
-        self.c.loop_stop()
+needs_mosquitto = pytest.mark.skipif(not Mosquitto.available(), reason="mosquitto is not installed "
+                                     "(bash scripts/setup.sh --test)")
+needs_redis = pytest.mark.skipif(not RedisServer.available(), reason="redis-server is not installed")
 
 
 def event_pipeline(broker_props: dict, frames: int = 50, per_frame: int = 2, payload_type: int = 0,
@@ -241,72 +164,24 @@ def test_file_adapter_gets_every_message(tmp_path):
 
 
 @needs_mosquitto
-def test_mqtt_exact_messages_and_a_broker_restart(tmp_path):
-    broker = Mosquitto(str(tmp_path)).start()
-    sub = Subscriber(broker.port, "events")
-    try:
-        p = event_pipeline({"url": f"mqtt://127.0.0.1:{broker.port}/events", "outbox": str(tmp_path / "o.db")},
-                           frames=60, live=True)
-        msgs = []
-        p.bus.add_watch(lambda m: msgs.append(m))
-        p.start()
-        time.sleep(0.8)
-        broker.stop()                                         # the broker goes away mid-run ...
-        time.sleep(1.0)
-        broker.start()                                        # ... and comes back
-        p.wait()
-        p.stop()
-        got = sub.wait_for(120)
-        assert object_ids(got) == sorted(f * 10 + k for f in range(60) for k in range(2))   # none lost
-        # at-least-once: a message may arrive twice around the outage, always with the same messageid
-        assert len({m["messageid"] for m in got}) == 120
-        c = p["broker"].counters
-        assert c["acknowledged"] >= 120 and c["queued"] == 0 and c["dropped"] == 0
-        assert p["src"].stats["frames"] == 60 and not [m for m in msgs if m.type.value == "error"]
-    finally:
-        sub.close()
-        broker.stop()
-
-
-@needs_mosquitto
 def test_mqtt_down_at_start_then_up_and_a_next_run_sends_what_was_left(tmp_path):
-    port = free_port()
-    box = str(tmp_path / "o.db")
+    broker = Mosquitto(str(tmp_path))                           # its port is chosen; it is not started yet
+    url, box = broker.url("events"), str(tmp_path / "o.db")
     warnings = []
-    p = event_pipeline({"url": f"mqtt://127.0.0.1:{port}/events", "outbox": box, "flush_timeout": 0.2}, frames=20)
+    p = event_pipeline({"url": url, "outbox": box, "flush_timeout": 0.2}, frames=20)
     p.bus.add_watch(lambda m: warnings.append(m.text) if m.type.value == "warning" else None)
     p.run()                                                   # the broker never came: the pipeline still ran
-    assert any(f"cannot reach mqtt://127.0.0.1:{port}/events" in w for w in warnings)
+    assert any(f"cannot reach {url}" in w for w in warnings)
     assert len(Outbox(box)) == 40                             # all kept on disk
-    broker = Mosquitto(str(tmp_path), port=port).start()
-    sub = Subscriber(port, "events")
+    broker.start()
+    sub = broker.consumer("events")
     try:
-        p2 = event_pipeline({"url": f"mqtt://127.0.0.1:{port}/events", "outbox": box}, frames=0)
-        p2.run()                                              # a next run with nothing new sends the 40 at once
-        got = sub.wait_for(40)
+        event_pipeline({"url": url, "outbox": box}, frames=0).run()   # a next run with nothing new sends the 40
+        got = [json.loads(b) for b in sub.wait_for(40)]
         assert object_ids(got) == sorted(f * 10 + k for f in range(20) for k in range(2))
         assert len(Outbox(box)) == 0
     finally:
         sub.close()
-        broker.stop()
-
-
-@needs_mosquitto
-def test_mqtt_refused_login_is_one_clear_error(tmp_path):
-    broker = Mosquitto(str(tmp_path), users={"cam": "secret"}).start()
-    try:
-        errors = []
-        p = event_pipeline({"url": f"mqtt://cam:wrong@127.0.0.1:{broker.port}/events", "outbox": str(tmp_path / "o.db"),
-                            "flush_timeout": 0.1, "retry_max": 0.2}, frames=5)
-        p.bus.add_watch(lambda m: errors.append(m.text) if m.type.value == "error" else None)
-        with pytest.raises(Exception, match="refused the connection"):
-            p.run()
-        assert len(errors) == 1 and "check username/password" in errors[0]
-        p = event_pipeline({"url": f"mqtt://cam:secret@127.0.0.1:{broker.port}/events",    # the right password works
-                            "outbox": str(tmp_path / "o.db")}, frames=5)
-        p.run()
-        assert p["broker"].counters["acknowledged"] >= 10
-    finally:
         broker.stop()
 
 
@@ -322,23 +197,20 @@ def test_bad_targets_are_clear_errors(tmp_path):
 
 
 @needs_redis
-def test_redis_streams_get_every_message(tmp_path):
+def test_redis_streams_entries_carry_the_message_id(tmp_path):
     import redis
-    port = free_port()
-    proc = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
-                             "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    server = RedisServer(str(tmp_path)).start()
     try:
-        wait_port(port)
-        event_pipeline({"proto_lib": "/opt/nvidia/deepstream/lib/libnvds_redis_proto.so", "conn_str": f"127.0.0.1;{port}",
-                        "topic": "events", "outbox": str(tmp_path / "o.db")}, frames=25).run()
-        entries = redis.Redis(port=port).xrange("events")
+        event_pipeline({"proto_lib": "/opt/nvidia/deepstream/lib/libnvds_redis_proto.so",
+                        "conn_str": f"127.0.0.1;{server.port}", "topic": "events", "outbox": str(tmp_path / "o.db")},
+                       frames=25).run()
+        entries = redis.Redis(port=server.port).xrange("events")
         payloads = [json.loads(fields[b"payload"]) for _, fields in entries]
         assert all(fields[b"id"].decode() == json.loads(fields[b"payload"])["messageid"] for _, fields in entries)
         assert object_ids(payloads) == sorted(f * 10 + k for f in range(25) for k in range(2))
         assert len({fields[b"id"] for _, fields in entries}) == 50
     finally:
-        proc.terminate()
-        proc.wait(10)
+        server.stop()
 
 
 def test_cli_events_to_a_file(clip, detector_config, tmp_path):
@@ -352,45 +224,6 @@ def test_cli_events_to_a_file(clip, detector_config, tmp_path):
     assert [row["payload"]["id"] for row in rows] == ["0", "10", "20"]          # frames 0, 10, 20 of 30
     assert all(len(row["payload"]["objects"]) == 3 for row in rows)             # the three squares
     assert f"messages to file://{events}: 3 acknowledged, 0 kept in the outbox" in r.stdout
-
-
-KILLED_SCRIPT = r"""
-import sys, time
-sys.path.insert(0, sys.argv[3])
-from test_messaging import event_pipeline
-p = event_pipeline({"url": f"mqtt://127.0.0.1:{sys.argv[1]}/events", "outbox": sys.argv[2]}, frames=100000, live=True)
-p.start()
-print("running", flush=True)
-p.wait()
-"""
-
-
-@needs_mosquitto
-def test_killed_process_messages_are_sent_by_the_next_run(tmp_path):
-    """kill -9 while the broker is down: what the outbox holds survives, and the next run sends it."""
-    import sys
-    port = free_port()
-    box = str(tmp_path / "o.db")
-    child = subprocess.Popen([sys.executable, "-c", KILLED_SCRIPT, str(port), box, os.path.dirname(__file__)],
-                             stdout=subprocess.PIPE, text=True)
-    assert child.stdout.readline().strip() == "running"
-    time.sleep(1.5)
-    child.kill()
-    child.wait()
-    left = Outbox(box)
-    queued = [json.loads(q.data)["object"]["id"] for q in left.peek(100000)]
-    left.close()
-    assert len(queued) >= 20
-    broker = Mosquitto(str(tmp_path), port=port).start()
-    sub = Subscriber(port, "events")
-    try:
-        event_pipeline({"url": f"mqtt://127.0.0.1:{port}/events", "outbox": box}, frames=0).run()
-        got = sub.wait_for(len(queued))
-        assert sorted(m["object"]["id"] for m in {m["messageid"]: m for m in got}.values()) == sorted(queued)
-        assert len(Outbox(box)) == 0
-    finally:
-        sub.close()
-        broker.stop()
 
 
 def test_fast_payload_text_is_exactly_jsons():

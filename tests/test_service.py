@@ -74,7 +74,7 @@ def test_streams_pipeline_and_metrics(served):
     _, svc, _ = served
     u = svc.url + "/api/v1"
     assert wait(lambda: len(requests.get(u + "/streams", timeout=5).json()["streams"]) == 2
-                and all(s["fps"] > 0 for s in requests.get(u + "/streams", timeout=5).json()["streams"]))
+                and all(s["fps"] > 0 for s in requests.get(u + "/streams", timeout=5).json()["streams"]), 30)
     rows = requests.get(u + "/streams", timeout=5).json()["streams"]
     assert [(r["source_id"], r["name"], r["state"]) for r in rows] == [(0, "cam0", "playing"), (1, "cam1", "playing")]
     assert all(5 < r["fps"] < 40 and r["latency_ms"] is not None and r["video"] == f"/video/{r['source_id']}.mjpg"

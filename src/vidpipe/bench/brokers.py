@@ -104,6 +104,15 @@ class Broker:
             except subprocess.TimeoutExpired:
                 os.killpg(self.proc.pid, 9)
                 self.proc.wait(10)
+            deadline = time.time() + 20           # and its children (Erlang's VM): nothing left running
+            while time.time() < deadline:
+                try:
+                    os.killpg(self.proc.pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.05)
+            else:
+                os.killpg(self.proc.pid, 9)
             self.proc = None
 
     def url(self, topic: str, user: str = "", password: str = "") -> str:

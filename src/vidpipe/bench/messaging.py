@@ -117,34 +117,10 @@ def rate(kind: str, tmp: str, streams: int, frames: int, wrong: list[str]) -> di
         getattr(broker, "close", broker.stop)()
 
 
-def _detect_pipeline(uris: list[str], frames: int, url: str, box: str):
-    from .. import assets, make_element
-    from ..core.pipeline import Pipeline
-    p = Pipeline()
-    mux = make_element("streammux", "mux", batch_size=len(uris))
-    infer = make_element("infer", "infer", config=assets.default_infer_config())
-    for i, u in enumerate(uris):
-        s = make_element("urisrc", f"s{i}", uri=u, num_buffers=frames)
-        p.add(s)
-        s.link(mux)
-    chain = [mux, infer]
-    if url:
-        chain += [make_element("msgconv", "conv", payload_type=0, frame_interval=1),
-                  make_element("msgbroker", "broker", url=url, outbox=box, flush_timeout=60)]
-    p.link(*chain, make_element("fakesink", "sink"))
-    counts: list[tuple[int, int, int]] = []
-    last = [0.0]
-
-    def probe(pad, b):
-        counts.extend((f.source_id, f.frame_num, len(f.objects)) for f in b.frames)
-        last[0] = time.perf_counter()
-    p["sink"].sink_pad.add_probe(probe)
-    return p, counts, last
-
-
 def overhead(tmp: str, streams: int, frames: int, wrong: list[str]) -> dict:
-    from .. import assets
+    from .. import assets, make_element
     from .brokers import Mosquitto
+    from .pipelines import detect_pipeline
     if not Mosquitto.available():
         print("  overhead: skipped (mosquitto not installed)", flush=True)
         return {}
@@ -162,7 +138,10 @@ def overhead(tmp: str, streams: int, frames: int, wrong: list[str]) -> dict:
         for rnd in range(2):
             for on in (False, True):
                 box = os.path.join(tmp, f"ov-{rnd}.db")
-                p, counts, last = _detect_pipeline(uris, frames, broker.url("events") if on else "", box)
+                extra = (make_element("msgconv", "conv", payload_type=0, frame_interval=1),
+                         make_element("msgbroker", "broker", url=broker.url("events"), outbox=box, flush_timeout=60)) \
+                    if on else ()
+                p, counts, last = detect_pipeline(uris, frames=frames, extra=extra)
                 t0 = time.perf_counter()
                 p.run()             # the pipeline's throughput: until its last frame (the outbox drains after)
                 fps[on].append(len(counts) / (last[0] - t0))

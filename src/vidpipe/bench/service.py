@@ -23,25 +23,7 @@ import subprocess
 import threading
 import time
 
-
-def _pipeline(uris: list[str], live: bool, frames: int = -1):
-    from .. import assets, make_element
-    from ..core.pipeline import Pipeline
-    p = Pipeline()
-    mux = make_element("streammux", "mux", batch_size=len(uris), batched_push_timeout=40000, live_source=live)
-    for i, u in enumerate(uris):
-        s = make_element("urisrc", f"cam{i}", uri=u, live=live, file_loop=live, num_buffers=frames)
-        p.add(s)
-        s.link(mux)
-    p.link(mux, make_element("infer", "infer", config=assets.default_infer_config()), make_element("fakesink", "sink"))
-    counts: list[tuple[int, int, int]] = []
-    last = [0.0]
-
-    def probe(pad, b):
-        counts.extend((f.source_id, f.frame_num, len(f.objects)) for f in b.frames)
-        last[0] = time.perf_counter()
-    p["sink"].sink_pad.add_probe(probe)
-    return p, counts, last
+from .pipelines import detect_pipeline
 
 
 def _cpu(seconds: float) -> float:
@@ -60,7 +42,7 @@ def _curl_views(url: str, pages: int) -> list[subprocess.Popen]:
 
 def console(clip: str, wrong: list[str]) -> dict:
     from .browser import launch
-    p, _, _ = _pipeline([clip] * 4, live=True)
+    p, _, _ = detect_pipeline([clip] * 4, live=True)
     p.start()
     svc = p.serve("127.0.0.1:0")
     mon = svc.monitor
@@ -128,7 +110,7 @@ def overhead(clip: str, frames: int, wrong: list[str], rounds: int = 3) -> dict:
     ref = None
     for _ in range(rounds):
         for on in (False, True):
-            p, counts, last = _pipeline([clip] * 4, live=False, frames=frames)
+            p, counts, last = detect_pipeline([clip] * 4, frames=frames)
             stop = threading.Event()
             procs: list[subprocess.Popen] = []
             scrapes = [0]
