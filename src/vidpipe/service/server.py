@@ -14,6 +14,7 @@ import os
 import secrets
 import threading
 import time
+import weakref
 from importlib import resources
 from typing import Any
 
@@ -188,32 +189,28 @@ class Service:
             self.monitor.event(kind, m.text, source=m.source, **({"source_id": sid} if sid is not None else {}))
 
     # -- the app -----------------------------------------------------------------------------------
+    ROUTES = (("GET", "/", "index"), ("GET", "/static/{name}", "static"), ("GET", "/metrics", "metrics"),
+              ("GET", "/video/{id}.mjpg", "mjpeg"), ("GET", "/video/{id}.jpg", "jpeg"),
+              ("GET", f"{API}/openapi.json", "openapi"), ("GET", f"{API}/pipeline", "get_pipeline"),
+              ("PUT", f"{API}/pipeline/state", "set_state"), ("GET", f"{API}/streams", "list_streams"),
+              ("POST", f"{API}/streams", "add_stream"), ("GET", f"{API}/streams/{{id}}", "get_stream"),
+              ("DELETE", f"{API}/streams/{{id}}", "remove_stream"),
+              ("POST", f"{API}/streams/{{id}}/recording", "start_recording"),
+              ("DELETE", f"{API}/streams/{{id}}/recording", "stop_recording"),
+              ("GET", f"{API}/elements", "list_elements"), ("GET", f"{API}/elements/{{name}}", "get_element"),
+              ("PATCH", f"{API}/elements/{{name}}", "set_element"), ("GET", f"{API}/events", "events"),
+              ("GET", f"{API}/history", "get_history"))
+
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._errors], client_max_size=64 * 1024)
-        r = app.router
-        r.add_get("/", self.index)
-        r.add_get("/static/{name}", self.static)
-        r.add_get("/metrics", self.metrics)
-        r.add_get("/video/{id}.mjpg", self.mjpeg)
-        r.add_get("/video/{id}.jpg", self.jpeg)
-        r.add_get(f"{API}/openapi.json", self.openapi)
-        r.add_get(f"{API}/pipeline", self.get_pipeline)
-        r.add_put(f"{API}/pipeline/state", self.set_state)
-        r.add_get(f"{API}/streams", self.list_streams)
-        r.add_post(f"{API}/streams", self.add_stream)
-        r.add_get(f"{API}/streams/{{id}}", self.get_stream)
-        r.add_delete(f"{API}/streams/{{id}}", self.remove_stream)
-        r.add_post(f"{API}/streams/{{id}}/recording", self.start_recording)
-        r.add_delete(f"{API}/streams/{{id}}/recording", self.stop_recording)
-        r.add_get(f"{API}/elements", self.list_elements)
-        r.add_get(f"{API}/elements/{{name}}", self.get_element)
-        r.add_patch(f"{API}/elements/{{name}}", self.set_element)
-        r.add_get(f"{API}/events", self.events)
-        r.add_get(f"{API}/history", self.get_history)
+        """The routes call module-level handlers that find this service in the app: aiohttp keeps
+        handlers and middlewares in a process-wide LRU cache, which must not hold a pipeline."""
+        app = web.Application(middlewares=[_errors], client_max_size=64 * 1024)
+        app[SERVICE] = weakref.ref(self)      # the app itself lands in that cache too
+        for method, path, name in self.ROUTES:
+            app.router.add_route(method, path, _HANDLERS[name])
         return app
 
-    @web.middleware
-    async def _errors(self, request: web.Request, handler):
+    async def handle_errors(self, request: web.Request, handler):
         self.requests += 1
         try:
             if request.method not in ("GET", "HEAD", "OPTIONS"):
@@ -443,3 +440,28 @@ class Service:
 
     async def get_history(self, request: web.Request) -> web.Response:
         return _json({"interval_s": 2.0, "samples": self.history})
+
+
+SERVICE: web.AppKey[weakref.ref] = web.AppKey("vidpipe_service", weakref.ref)
+
+
+def _service(request: web.Request) -> Service:
+    svc = request.app[SERVICE]()
+    if svc is None:
+        raise web.HTTPServiceUnavailable(reason="the service is stopping")
+    return svc
+
+
+@web.middleware
+async def _errors(request: web.Request, handler):
+    return await _service(request).handle_errors(request, handler)
+
+
+def _handler(name: str):
+    async def handler(request: web.Request):
+        return await getattr(_service(request), name)(request)
+    handler.__name__ = handler.__qualname__ = name
+    return handler
+
+
+_HANDLERS = {name: _handler(name) for _, _, name in Service.ROUTES}
