@@ -377,3 +377,29 @@ def test_smart_record_over_http(tmp_path):
                    requests.get(svc.url + "/api/v1/events", timeout=5).json()["events"])
     finally:
         p.stop()
+
+
+def test_analytics_events_reach_the_event_list():
+    """Line crossings of a frame, and overcrowding as it starts and ends, become console events."""
+    import numpy as np
+
+    from vidpipe.analytics.engine import AnalyticsFrameMeta
+    from vidpipe.core.meta import Batch, Frame
+    from vidpipe.service.monitor import Monitor
+    m = Monitor()
+    try:
+        metas = [AnalyticsFrameMeta(obj_lc_curr_cnt={"door": 2}, obj_lc_cum_cnt={"door": 5}, oc_status={"hall": True},
+                                    oc_count={"hall": 7}),
+                 AnalyticsFrameMeta(obj_lc_curr_cnt={"door": 0}, lc_curr_against={"door": 1},
+                                    lc_cum_against={"door": 1}, oc_status={"hall": True}, oc_count={"hall": 8}),
+                 AnalyticsFrameMeta(oc_status={"hall": False})]
+        for n, meta in enumerate(metas):
+            f = Frame(np.zeros((8, 8, 3), np.uint8), 3, n)
+            f.meta.user_meta["analytics"] = meta
+            m.probe(None, Batch([f]))
+        assert [e["text"] for e in m.recent_events()] == [
+            "stream 3: 2 crossed door (total 5)", "stream 3: hall overcrowded (7 objects)",
+            "stream 3: 1 crossed door the other way (total 1)", "stream 3: hall no longer overcrowded"]
+        assert {e["type"] for e in m.recent_events()} == {"analytics"}
+    finally:
+        m.close()

@@ -59,6 +59,9 @@ class Bus:
         see messages whether or not the application dispatches: keep it short, thread-safe)."""
         self._listeners = [*self._listeners, callback]
 
+    def remove_listener(self, callback: Callable[[Message], Any]) -> None:
+        self._listeners = [cb for cb in self._listeners if cb != callback]
+
     def add_watch(self, callback: Callable[[Message], Any]) -> None:
         self._watches.append(callback)
 

@@ -43,6 +43,7 @@ class Monitor:
         self.max_fps, self.width, self.quality = max_fps, width, quality
         self.events: deque[dict[str, Any]] = deque(maxlen=500)
         self._event_seq = itertools.count(1)
+        self._crowded: dict[tuple[int, str], bool] = {}
         self._lock = threading.Lock()
         self.viewers: dict[int, int] = {}                   # source id -> open live views
         self.plain_viewers: dict[int, int] = {}             # ... of which draw the boxes themselves
@@ -79,6 +80,9 @@ class Monitor:
                 while k < len(LATENCY_BUCKETS) and lat > LATENCY_BUCKETS[k]:
                     k += 1
                 st.hist[k] += 1
+                an = f.meta.user_meta.get("analytics")
+                if an is not None:
+                    self._analytics_events(f.source_id, an)
             payloads = batch.user_meta.get("payloads") if hasattr(batch, "user_meta") else None
             if payloads:
                 for p in payloads[-3:]:
@@ -93,6 +97,24 @@ class Monitor:
                 continue
             self._due[sid] = max(due, now - step) + step
             self._grab(f, f.created_at + wall_minus_mono)
+
+    def _analytics_events(self, sid: int, an: Any) -> None:
+        """Line crossings of this frame, and overcrowding as it starts and ends (lock held)."""
+        for line, n in an.obj_lc_curr_cnt.items():
+            if n:
+                self._event("analytics", f"stream {sid}: {n} crossed {line} (total {an.obj_lc_cum_cnt.get(line, 0)})",
+                            source_id=sid)
+        for line, n in an.lc_curr_against.items():
+            if n:
+                self._event("analytics", f"stream {sid}: {n} crossed {line} the other way "
+                            f"(total {an.lc_cum_against.get(line, 0)})", source_id=sid)
+        for roi, crowded in an.oc_status.items():
+            key = (sid, roi)
+            if crowded != self._crowded.get(key, False):
+                self._crowded[key] = crowded
+                self._event("analytics", f"stream {sid}: {roi} " + (f"overcrowded ({an.oc_count.get(roi, 0)} objects)"
+                                                                     if crowded else "no longer overcrowded"),
+                            source_id=sid)
 
     def _grab(self, f: Any, captured: float) -> None:
         import cv2

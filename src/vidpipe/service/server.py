@@ -157,6 +157,7 @@ class Service:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.pipeline.bus.remove_listener(self._on_bus)
         if self._probe is not None:
             pad, pid = self._probe
             pad.remove_probe(pid)
