@@ -403,3 +403,19 @@ def test_analytics_events_reach_the_event_list():
         assert {e["type"] for e in m.recent_events()} == {"analytics"}
     finally:
         m.close()
+
+
+def test_yaml_and_flow_serve(clip, tmp_path):
+    """`http:` in a pipeline YAML (checked with file:line:key) and Flow.serve() start the service."""
+    from vidpipe.config.pipeline_yaml import load_pipeline_yaml
+    from vidpipe.errors import ConfigError
+    from vidpipe.flow import Flow
+    y = tmp_path / "p.yaml"
+    y.write_text(f"name: cams\nhttp: 127.0.0.1:0\nlaunch: urisrc uri={clip[0]} ! streammux ! fakesink\n")
+    assert load_pipeline_yaml(str(y)).serve_address == "127.0.0.1:0"
+    y.write_text(f"http: somewhere\nlaunch: urisrc uri={clip[0]} ! streammux ! fakesink\n")
+    with pytest.raises(ConfigError, match=r"p\.yaml:1: http: .*expected HOST:PORT"):
+        load_pipeline_yaml(str(y))
+    p = Flow().capture(clip[0]).serve("127.0.0.1:0").run()     # served while it ran, stopped with it
+    assert len(p.services) == 1 and p.services[0].port > 0 and not p.services[0]._thread.is_alive()
+    assert p.services[0].monitor.stream_stats(0)["frames"] == 30   # the console's tap saw every frame
