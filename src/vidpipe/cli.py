@@ -202,6 +202,12 @@ def _record_on(pipeline, label: str, before: float, after: float, quiet: bool) -
     """--smart-record: a clip of a stream whenever `label` appears there (absent in its previous
     frame, present now); appearing again while the clip is written extends it."""
     present: dict[int, bool] = {}
+    lock = threading.Lock()
+
+    def say(text: str) -> None:  # whole lines: the probe and the recorder's thread both print
+        with lock:
+            sys.stdout.write(text + "\n")
+            sys.stdout.flush()
 
     def probe(pad, batch):
         for f in batch.frames:
@@ -213,12 +219,12 @@ def _record_on(pipeline, label: str, before: float, after: float, quiet: bool) -
                     print(f"warning: {e}", file=sys.stderr, flush=True)
                 else:
                     if not quiet:
-                        print(f"recording stream {f.source_id} ({label} at {f.pts_seconds:.1f} s): {path}", flush=True)
+                        say(f"recording stream {f.source_id} ({label} at {f.pts_seconds:.1f} s): {path}")
             present[f.source_id] = now
 
     def done(info) -> None:
         if not quiet:
-            print(f"wrote {info.path} ({info.duration:.1f} s{', ' + info.error if info.error else ''})", flush=True)
+            say(f"wrote {info.path} ({info.duration:.1f} s{', ' + info.error if info.error else ''})")
     pipeline["primary-infer"].src_pad.add_probe(probe)
     pipeline.smart_record.on_done.append(done)
 
