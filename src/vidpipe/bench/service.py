@@ -105,6 +105,18 @@ def console(clip: str, wrong: list[str]) -> dict:
     return out
 
 
+def _scrape(url: str, stop: threading.Event, scrapes: list[int]) -> None:
+    """GET /metrics every second until `stop` (or the service is gone), counting the scrapes."""
+    import urllib.request
+    while not stop.wait(1.0):
+        try:
+            with urllib.request.urlopen(url + "/metrics", timeout=5) as r:
+                r.read()
+        except OSError:          # the pipeline ended and its service with it
+            return
+        scrapes[0] += 1
+
+
 def overhead(clip: str, frames: int, wrong: list[str], rounds: int = 3) -> dict:
     fps = {False: [], True: []}
     ref = None
@@ -117,16 +129,7 @@ def overhead(clip: str, frames: int, wrong: list[str], rounds: int = 3) -> dict:
             if on:
                 svc = p.serve("127.0.0.1:0")
 
-                def scrape():
-                    import urllib.request
-                    while not stop.wait(1.0):
-                        try:
-                            with urllib.request.urlopen(svc.url + "/metrics", timeout=5) as r:
-                                r.read()
-                        except OSError:          # the pipeline ended and its service with it
-                            return
-                        scrapes[0] += 1
-                threading.Thread(target=scrape, daemon=True).start()
+                threading.Thread(target=_scrape, args=(svc.url, stop, scrapes), daemon=True).start()
                 procs = _curl_views(svc.url, 1)
             t0 = time.perf_counter()
             try:
