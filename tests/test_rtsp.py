@@ -379,9 +379,9 @@ def test_fu_a_and_h265_fragmentation_round_trip():
 
 def test_cli_run_serves_rtsp(clip, detector_config):
     need("ffprobe")
-    port = free_port()
+    port, http = free_port(), free_port()
     proc = subprocess.Popen([sys.executable, "-m", "vidpipe", "-q", "run", clip[0], "--config", detector_config,
-                             "--file-loop", "--out", f"rtsp://127.0.0.1:{port}/cam"],
+                             "--file-loop", "--out", f"rtsp://127.0.0.1:{port}/cam", "--http", f"127.0.0.1:{http}"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()
@@ -389,6 +389,10 @@ def test_cli_run_serves_rtsp(clip, detector_config):
         r = subprocess.run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-show_entries", "stream=codec_name,width,height",
                             "-of", "csv=p=0", f"rtsp://127.0.0.1:{port}/cam"], capture_output=True, text=True, timeout=30)
         assert r.stdout.strip() == f"h264,{W},{H}", r.stderr
+        import json
+        import urllib.request
+        with urllib.request.urlopen(f"http://127.0.0.1:{http}/api/v1/streams", timeout=10) as resp:   # --http too
+            assert [s["uri"] for s in json.load(resp)["streams"]] == [clip[0]]
     finally:
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 130

@@ -134,6 +134,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.tracker = args.tracker or "bytetrack"  # lines and directions need track ids
     out = args.out or _default_out(uris[0], len(uris))
     if out.startswith("rtsp://"):
+        if args.smart_record:
+            raise VidpipeError("--smart-record writes clips from the inputs' own packets; with --out rtsp:// use a "
+                               "file output, or a pipeline with a smartrecord element (docs/smart-record.md)")
         return _run_rtsp(args, uris, infer_props, out)
     tiled = len(uris) > 1 and "%d" not in out  # several inputs: one tiled video (or %d: one file each)
     os.makedirs(os.path.dirname(os.path.abspath(out)) or ".", exist_ok=True)
@@ -244,16 +247,29 @@ def _run_rtsp(args: argparse.Namespace, uris: list[str], infer_props: dict, out:
         flow.track(args.tracker)
     if args.analytics:
         flow.analytics(args.analytics)
+    if args.events:
+        flow.add("msgconv", "msgconv", payload_type=1, frame_interval=max(args.events_every, 1))
+        flow.add("msgbroker", "msgbroker", url=args.events)
     if len(uris) > 1:
         flow.add("tiler", "tiler", width=args.tile_width, height=args.tile_height)
     flow.osd().sink("rtspsink", port=u.port or 8554, mount=u.path or "/ds-test",
                     bind_address=u.hostname or "127.0.0.1", bitrate=args.bitrate or 4_000_000)
     pipeline = flow.build()
+    pipeline.streams.defaults = {"file_loop": args.file_loop}
     perf = PerfMonitor(pipeline["primary-infer"].src_pad)
     pipeline.start()
     print(f"*** Launched RTSP Streaming at {pipeline['sink'].url} ***", flush=True)
+    _serve(pipeline, args.http, args.http_token, args.quiet)
+    listener = None
+    if args.commands:
+        from .messaging import CommandListener
+        listener = CommandListener(pipeline, args.commands).start()
     t0 = time.perf_counter()
-    _run_with_progress(pipeline, perf, None, args.quiet)
+    try:
+        _run_with_progress(pipeline, perf, None, args.quiet)
+    finally:
+        if listener is not None:
+            listener.stop()
     _summary(perf, time.perf_counter() - t0, [])
     return 130 if pipeline.interrupted else 0
 
