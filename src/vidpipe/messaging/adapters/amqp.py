@@ -1,7 +1,9 @@
 """AMQP 0-9-1 (RabbitMQ) with pika: persistent messages published to an exchange (`exchange`,
-default amq.topic) with the topic as routing key, under publisher confirms: a message counts as
-delivered when the broker confirms it. DeepStream's cfg keys: username, password, exchange,
-topic, amqp-heartbeat, amqp-framesize."""
+default amq.topic) with the topic as routing key. Acknowledgement (`amqp-ack`): `tx` (default)
+publishes each batch in a transaction, and the broker's Commit-Ok acknowledges all of it in one
+round trip; `confirm` waits for a publisher confirm per message (pika's blocking channel confirms
+one at a time: about 6x slower here). DeepStream's cfg keys: username, password, exchange, topic,
+amqp-heartbeat, amqp-framesize."""
 from __future__ import annotations
 
 import pika
@@ -30,7 +32,11 @@ class AmqpAdapter(Adapter):
         except LOST as e:
             raise ConnectionError(f"{self.t.describe()}: {e!r}") from None
         self._ch = self._conn.channel()
-        self._ch.confirm_delivery()
+        self._tx = o.get("amqp-ack", "tx") != "confirm"
+        if self._tx:
+            self._ch.tx_select()
+        else:
+            self._ch.confirm_delivery()
         self._got: list[tuple[str, bytes]] = []
 
     def send(self, messages):
@@ -44,6 +50,8 @@ class AmqpAdapter(Adapter):
                     ok.append(k)
                 except px.NackError:
                     continue
+            if self._tx:
+                self._ch.tx_commit()             # the broker took every message of the batch
         except px.ChannelClosedByBroker as e:
             if e.reply_code == 404:
                 raise BrokerError(f"{self.t.describe()}: exchange '{self._exchange}' does not exist") from None
