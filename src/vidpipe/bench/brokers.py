@@ -445,7 +445,8 @@ class KafkaConsumer(Consumer):
             while not self._stop.is_set():
                 if self.broker.generation != generation:
                     return
-                for m in c.consume(100, timeout=0.2):
+                first = c.poll(0.2)                    # returns as soon as one arrives (consume() waits for all 100)
+                for m in ([first] + c.consume(100, timeout=0)) if first is not None else []:
                     if m.error() is None:
                         self._add(m.value())
         finally:

@@ -123,7 +123,10 @@ class KafkaAdapter(Adapter):
     def receive(self, timeout):
         assert self._c is not None
         out = []
-        for m in self._c.consume(num_messages=100, timeout=timeout):
+        first = self._c.poll(timeout)            # at once when one is there; consume() waits for a full batch
+        if first is None:
+            return out
+        for m in [first, *self._c.consume(num_messages=100, timeout=0)]:
             if m.error() is None:
                 out.append((m.topic(), m.value() or b""))
             elif m.error().code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN):
