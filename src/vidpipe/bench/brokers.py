@@ -8,7 +8,6 @@ restart empties it; production deployments use Apache Kafka or Redpanda).
 from __future__ import annotations
 
 import asyncio
-import logging
 import os
 import shutil
 import socket
@@ -38,14 +37,6 @@ def wait_port(port: int, timeout: float = 15.0, proc: subprocess.Popen | None = 
     raise RuntimeError(f"nothing listens on {port}")
 
 
-class _Quiet:
-    """librdkafka's connection chatter goes to the debug log, not stderr."""
-
-    def log(self, level, fmt, *args):
-        logging.getLogger("vidpipe.kafka").debug(fmt, *args)
-
-
-QUIET = _Quiet()
 
 
 def tansu_binary() -> str | None:
@@ -408,6 +399,8 @@ class Tansu(Broker):
 
     def after_start(self):
         from confluent_kafka.admin import AdminClient, NewTopic
+
+        from ..messaging.adapters.kafka import QUIET
         self.generation += 1
         admin = AdminClient({"bootstrap.servers": f"127.0.0.1:{self.port}", "logger": QUIET})
         for topic in self.topics:    # memory storage: topics are made again after each start
@@ -436,6 +429,8 @@ class KafkaConsumer(Consumer):
     def loop(self):
         from confluent_kafka import Consumer as KC
         from confluent_kafka import TopicPartition
+
+        from ..messaging.adapters.kafka import QUIET
         c = KC({"bootstrap.servers": f"127.0.0.1:{self.port}", "group.id": "test", "enable.auto.commit": False,
                 "auto.offset.reset": "earliest", "fetch.wait.max.ms": 20, "logger": QUIET})
         try:

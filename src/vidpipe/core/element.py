@@ -351,7 +351,7 @@ class Source(Element):
         raise NotImplementedError
 
     def _run(self) -> None:
-        self.stats["started"] = time.perf_counter()
+        self.started_at = time.perf_counter()
         gen = self.generate()
         after_stop = 0
         try:

@@ -81,7 +81,7 @@ class Streams:
         rows = []
         for el in self.sources():
             st = el.stats
-            elapsed = max(1e-9, now - (st.get("started") or self.pipeline.start_time or now))
+            elapsed = max(1e-9, now - (getattr(el, "started_at", 0.0) or self.pipeline.start_time or now))
             rows.append({"source_id": el.stream_id(), "sensor_id": getattr(el, "sensor_id", "") or str(el.stream_id()),
                          "name": el.name, "uri": getattr(el, "path", ""), "frames": st.get("frames", 0),
                          "fps": round(st.get("frames", 0) / elapsed, 2), "dropped": getattr(el.src_pad.peer, "dropped", 0),

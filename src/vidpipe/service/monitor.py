@@ -3,6 +3,7 @@ on one pad (the "tap", after inference and tracking), the latest frame of each s
 viewer watches (scaled down, boxes drawn, JPEG-encoded once for every viewer), and recent events."""
 from __future__ import annotations
 
+import bisect
 import functools
 import itertools
 import json
@@ -18,23 +19,22 @@ LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0
 
 
 class StreamStats:
-    __slots__ = ("frames", "recent", "hist", "lat_sum", "last_seen")
+    __slots__ = ("frames", "hist", "lat_sum", "recent")
 
     def __init__(self):
         self.frames = 0
         self.recent: deque[tuple[float, float]] = deque()   # (monotonic time, latency s) over WINDOW_S
         self.hist = [0] * (len(LATENCY_BUCKETS) + 1)         # cumulative counts come at scrape time
         self.lat_sum = 0.0
-        self.last_seen = 0.0
 
 
 class Snapshot:
     """One viewer-ready JPEG of a stream, with the wall-clock time its frame was made and, for
     views that draw the boxes themselves, the objects as JSON [[x1, y1, x2, y2, label], ...]."""
-    __slots__ = ("captured", "jpeg", "objects", "seq", "source_id")
+    __slots__ = ("captured", "jpeg", "objects", "seq")
 
-    def __init__(self, jpeg: bytes, captured: float, seq: int, source_id: int, objects: str = ""):
-        self.jpeg, self.captured, self.seq, self.source_id, self.objects = jpeg, captured, seq, source_id, objects
+    def __init__(self, jpeg: bytes, captured: float, seq: int, objects: str = ""):
+        self.jpeg, self.captured, self.seq, self.objects = jpeg, captured, seq, objects
 
 
 class Monitor:
@@ -71,15 +71,11 @@ class Monitor:
                     st = self.streams[f.source_id] = StreamStats()
                 lat = now - f.created_at
                 st.frames += 1
-                st.last_seen = now
                 st.recent.append((now, lat))
                 while st.recent and st.recent[0][0] < now - WINDOW_S:
                     st.recent.popleft()
                 st.lat_sum += lat
-                k = 0
-                while k < len(LATENCY_BUCKETS) and lat > LATENCY_BUCKETS[k]:
-                    k += 1
-                st.hist[k] += 1
+                st.hist[bisect.bisect_left(LATENCY_BUCKETS, lat)] += 1   # le buckets: lat <= bound
                 an = f.meta.user_meta.get("analytics")
                 if an is not None:
                     self._analytics_events(f.source_id, an)
@@ -165,7 +161,7 @@ class Monitor:
                     if jpeg is None:
                         continue
                     self.encoded += 1
-                    snap = Snapshot(jpeg, captured, next(self._seq), sid, objs)
+                    snap = Snapshot(jpeg, captured, next(self._seq), objs)
                     with self._new:
                         self.latest[(sid, drawn)] = snap
                         self._new.notify_all()

@@ -76,7 +76,6 @@ class Service:
         self.tap_name = tap
         self.started_at = time.time()
         self.history: list[dict[str, Any]] = []          # a sample every 2 s, for the console's charts
-        self.requests = 0
         self._gaps: set[int] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -212,7 +211,6 @@ class Service:
         return app
 
     async def handle_errors(self, request: web.Request, handler):
-        self.requests += 1
         try:
             if request.method not in ("GET", "HEAD", "OPTIONS"):
                 self._authorize(request)
@@ -402,7 +400,7 @@ class Service:
         one = len(el.sink_pads) == 1 and len(el.src_pads) == 1
         return {"name": el.name, "factory": el.factory_name, "enabled": not el.bypass,
                 "live_properties": sorted({*el.live_properties, *(["enabled"] if one else [])}),
-                "properties": props, "stats": {k: v for k, v in el.stats.items() if k != "started"}}
+                "properties": props, "stats": dict(el.stats)}
 
     def _find_element(self, request: web.Request) -> Any:
         name = request.match_info["name"]

@@ -35,7 +35,7 @@ class MqttAdapter(Adapter):
         except OSError as e:
             raise ConnectionError(f"{self.t.describe()}: {e.strerror or e}") from None
         sock = c.socket()
-        if sock is not None:   # small messages waiting on the broker's PUBACKs: Nagle would add 40 ms stalls
+        if sock is not None:   # publishes go out at once (the broker side needs set_tcp_nodelay: docs)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         c.loop_start()
         if not done.wait(5.0):
