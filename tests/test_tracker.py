@@ -218,3 +218,63 @@ def test_removed_stream_ends_its_tracks(clip, detector_config):
     p.stop()
     # stream b's three tracks end when it is removed (reported with a later batch), a's at the end
     assert sorted(t.source_id for t in ended).count(sid) == 3
+
+
+def _kalman_8x8_reference(mean, cov2, z):
+    """The textbook 8x8 form (F P F^T + Q, then K = P H^T S^-1) to check the 2x2-block form against."""
+    from vidpipe.track import kalman
+    f = np.eye(8)
+    f[:4, 4:] = np.eye(4)
+    cov = np.zeros((len(mean), 8, 8))
+    for i in range(4):  # blocks -> full matrices
+        cov[:, i, i], cov[:, i, i + 4], cov[:, i + 4, i + 4] = cov2[:, i, 0], cov2[:, i, 1], cov2[:, i, 2]
+        cov[:, i + 4, i] = cov2[:, i, 1]
+    h = mean[:, 3]
+    q = np.stack([kalman.W_POS * h, kalman.W_POS * h, np.full(len(h), 1e-2), kalman.W_POS * h,
+                  kalman.W_VEL * h, kalman.W_VEL * h, np.full(len(h), 1e-5), kalman.W_VEL * h], 1) ** 2
+    mean = mean @ f.T
+    cov = f @ cov @ f.T + np.stack([np.diag(x) for x in q])
+    h = mean[:, 3]
+    r = np.stack([kalman.W_POS * h, kalman.W_POS * h, np.full(len(h), 1e-1), kalman.W_POS * h], 1) ** 2
+    s = cov[:, :4, :4] + np.stack([np.diag(x) for x in r])
+    gain = np.linalg.solve(s, cov[:, :, :4].transpose(0, 2, 1)).transpose(0, 2, 1)
+    mean = mean + np.einsum("nij,nj->ni", gain, z - mean[:, :4])
+    return mean, cov - gain @ s @ gain.transpose(0, 2, 1)
+
+
+def test_kalman_blocks_match_the_8x8_filter_and_small_sizes_match_large_to_the_bit():
+    from vidpipe.track import kalman
+    rng = np.random.default_rng(3)
+    boxes = rng.uniform(0, 500, (7, 2))
+    xyxy = np.concatenate([boxes, boxes + rng.uniform(10, 90, (7, 2))], 1)
+    mean, cov = kalman.initiate(kalman.xyxy_to_xyah(xyxy))
+    mean[:, 4:] = rng.normal(0, 3, (7, 4))
+    z = kalman.xyxy_to_xyah(xyxy + rng.normal(0, 2, (7, 4)))
+    ref_mean, ref_cov = _kalman_8x8_reference(mean.copy(), cov.copy(), z)
+    big_m, big_c = mean.copy(), cov.copy()   # 7 tracks: the array path
+    kalman.predict(big_m, big_c)
+    kalman.update(big_m, big_c, z)
+    np.testing.assert_allclose(big_m, ref_mean, rtol=1e-12)
+    for i in range(4):
+        np.testing.assert_allclose(big_c[:, i], ref_cov[:, [i, i, i + 4], [i, i + 4, i + 4]], rtol=1e-10)
+        assert not ref_cov[:, i, [j for j in range(8) if j not in (i, i + 4)]].any()  # blocks are all there is
+    for k in range(7):                        # one track at a time: the scalar path, the same bits
+        m, c = mean[k:k + 1].copy(), cov[k:k + 1].copy()
+        kalman.predict(m, c)
+        kalman.update(m, c, z[k:k + 1])
+        assert np.array_equal(m[0], big_m[k]) and np.array_equal(c[0], big_c[k])
+    assert kalman.SMALL > 1
+
+
+def test_small_iou_is_the_batched_iou_to_the_bit():
+    from vidpipe.track.core import _iou_small, batched_iou
+    rng = np.random.default_rng(5)
+    for _ in range(200):
+        a = rng.uniform(0, 100, (2, 2))
+        b = rng.uniform(0, 100, (2, 2))
+        a = np.concatenate([a, a + rng.uniform(0, 60, (2, 2))], 1)
+        b = np.concatenate([b, b + rng.uniform(0, 60, (2, 2))], 1)
+        b[1] = a[0] + rng.choice([0.0, 1e-3, 5.0])  # overlapping, touching and equal boxes too
+        assert np.array_equal(_iou_small(a, b), batched_iou(a, b))
+    zero = np.array([[5.0, 5, 5, 5]])                 # an empty box: 0, not NaN
+    assert _iou_small(zero, zero)[0, 0] == 0 == batched_iou(zero, zero)[0, 0]

@@ -5,6 +5,12 @@ correction, IoU matrices and assignment are computed for all streams at once (Io
 padded per stream, [streams, tracks, detections]). The Hungarian solver runs only for streams
 where some track or detection has more than one candidate; everywhere else the match is unique
 and read off the candidate mask directly.
+
+The smallest case (one stream, a few objects) is bound by the fixed cost of each array
+operation, not by arithmetic, so `update()` counts its operations: no gather or scatter when a
+selection is every row, `np.count_nonzero` rather than `.any()`/`.all()` (a third of the cost
+on small arrays), and the Kalman filter and IoU of one or two tracks in plain floats (the same
+operations in the same order as the array forms, so the same bits: see kalman.py).
 """
 from __future__ import annotations
 
@@ -59,16 +65,33 @@ class Result:
 
 
 def batched_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a [S,T,4], b [S,D,4] xyxy -> IoU [S,T,D] (NaN boxes give 0)."""
-    ix = np.minimum(a[:, :, None, 2], b[:, None, :, 2]) - np.maximum(a[:, :, None, 0], b[:, None, :, 0])
-    iy = np.minimum(a[:, :, None, 3], b[:, None, :, 3]) - np.maximum(a[:, :, None, 1], b[:, None, :, 1])
-    inter = np.clip(ix, 0, None) * np.clip(iy, 0, None)
-    aa = (a[:, :, 2] - a[:, :, 0]) * (a[:, :, 3] - a[:, :, 1])
-    ab = (b[:, :, 2] - b[:, :, 0]) * (b[:, :, 3] - b[:, :, 1])
-    union = aa[:, :, None] + ab[:, None, :] - inter
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out = inter / union
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0)
+    """a [..., T, 4], b [..., D, 4] xyxy -> IoU [..., T, D] (NaN boxes and empty unions give 0)."""
+    a, b = a[..., :, None, :], b[..., None, :, :]
+    wh = np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2])
+    np.fmax(wh, 0, out=wh)                     # fmax: NaN (padding) -> 0
+    inter = wh[..., 0] * wh[..., 1]
+    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    union -= inter
+    np.fmax(union, 1e-12, out=union)           # an empty or NaN union: 0 / tiny = 0
+    return np.divide(inter, union, out=inter)
+
+
+def _iou_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """batched_iou for a few boxes in plain Python floats: the same operations in the same order,
+    so the same bits, without a dozen array operations' fixed cost."""
+    out = []
+    bl = b.tolist()
+    for a0, a1, a2, a3 in a.tolist():
+        area_a = (a2 - a0) * (a3 - a1)
+        row = []
+        for b0, b1, b2, b3 in bl:
+            w = min(a2, b2) - max(a0, b0)
+            h = min(a3, b3) - max(a1, b1)
+            inter = max(0.0, w) * max(0.0, h)     # max(0.0, NaN) = 0.0, as np.fmax
+            union = area_a + (b2 - b0) * (b3 - b1) - inter
+            row.append(inter / max(1e-12, union))
+        out.append(row)
+    return np.array(out).reshape(len(a), len(b))
 
 
 def _pad(keys: np.ndarray, values: np.ndarray, fill: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -86,24 +109,37 @@ def _pad(keys: np.ndarray, values: np.ndarray, fill: float) -> tuple[np.ndarray,
     return padded, index, uniq
 
 
+def _rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """a[rows], without the copy when rows selects every row (in order: rows come from nonzero)."""
+    return a if len(rows) == len(a) else a[rows]
+
+
+def _unique_pairs(r: np.ndarray, c: np.ndarray) -> bool:
+    """True when no row and no column of a candidate set appears twice."""
+    if len(r) < 2:
+        return True
+    rl, cl = r.tolist(), c.tolist()
+    return len(set(rl)) == len(rl) and len(set(cl)) == len(cl)
+
+
 def assign(t_key: np.ndarray, t_box: np.ndarray, t_cls: np.ndarray, d_key: np.ndarray, d_box: np.ndarray,
-           d_cls: np.ndarray, min_iou: float, match_class: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Matches tracks to detections of the same stream by IoU. Returns (track rows, det rows, iou)."""
-    empty = (np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0))
-    if not len(t_key) or not len(d_key):
-        return empty
-    if t_key.min() == t_key.max() == d_key.min() == d_key.max():  # one stream: no padding needed
-        iou = batched_iou(t_box[None], d_box[None])[0]
+           d_cls: np.ndarray, min_iou: float, match_class: bool, one_stream: bool = False
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Matches tracks to detections of the same stream by IoU. Returns (track rows, det rows, iou).
+    `one_stream`: the caller knows every row is of one stream (no padding needed)."""
+    if one_stream:
+        iou = batched_iou(t_box, d_box) if len(t_box) * len(d_box) > 4 else _iou_small(t_box, d_box)
         if match_class:
-            iou = np.where(t_cls[:, None] == d_cls[None, :], iou, 0.0)
+            iou[t_cls[:, None] != d_cls[None, :]] = 0.0
         cand = iou >= max(min_iou, 1e-9)
-        if (cand.sum(1) > 1).any() or (cand.sum(0) > 1).any():
+        r, c = np.nonzero(cand)
+        if not _unique_pairs(r, c):
             r, c = linear_sum_assignment(-iou)
             ok = cand[r, c]
             r, c = r[ok], c[ok]
-        else:
-            r, c = np.nonzero(cand)
         return r, c, iou[r, c]
+    if not len(t_key) or not len(d_key):
+        return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
     keys = np.union1d(t_key, d_key)
     tk, dk = np.searchsorted(keys, t_key), np.searchsorted(keys, d_key)
     # pad both sides over the same stream axis
@@ -168,7 +204,7 @@ class TrackerCore:
         self.last = np.zeros(0, np.int64)     # frame number of the last match
         self.box = np.zeros((0, 4))           # last box (xyxy)
         self.mean = np.zeros((0, 8))
-        self.cov = np.zeros((0, 8, 8))
+        self.cov = np.zeros((0, 4, 3))   # per coordinate: see kalman.py
         self.conf = np.zeros(0)
         self._past.clear()
 
@@ -183,7 +219,7 @@ class TrackerCore:
         for f in self._FIELDS:
             setattr(self, f, np.concatenate([getattr(self, f), cols[f]]))
 
-    def predicted_boxes(self, rows: np.ndarray) -> np.ndarray:
+    def predicted_boxes(self, rows: np.ndarray | slice) -> np.ndarray:
         if self.p.motion == "kalman":
             return kalman.xyah_to_xyxy(self.mean[rows, :4])
         return self.box[rows]
@@ -193,80 +229,115 @@ class TrackerCore:
         """One step for a set of frames of distinct streams.
 
         frame_keys/frame_nums/detected: per frame; d_*: detections with d_frame = their frame's
-        row. Frames with detected=False (the detector skipped them) only advance the tracks."""
+        row. Frames with detected=False (the detector skipped them) only advance the tracks.
+"""
         p = self.p
+        kalman_on = p.motion == "kalman"
         nd = len(d_box)
-        res = Result(np.full(nd, -1, np.int64), np.zeros(nd), np.zeros(nd, np.int64))
+        object_id = np.empty(nd, np.int64)
+        object_id.fill(-1)
+        res = Result(object_id, np.zeros(nd), np.zeros(nd, np.int64))
         self.frame_count += 1
-        in_batch = self.key == frame_keys[0] if len(frame_keys) == 1 else np.isin(self.key, frame_keys)
-        row_of_key = dict(zip(frame_keys.tolist(), range(len(frame_keys))))
-        if in_batch.any():
-            self.age[in_batch] += 1
-            if p.motion == "kalman":
-                m, c = self.mean[in_batch], self.cov[in_batch]
-                kalman.predict(m, c)
-                self.mean[in_batch], self.cov[in_batch] = m, c
-        det_keys = frame_keys[detected]
-        d_key = frame_keys[d_frame] if nd else np.zeros(0, np.int64)
-        live = in_batch.copy() if len(det_keys) == len(frame_keys) else np.isin(self.key, det_keys)
-        keep_det = d_score >= p.low_thresh
-        high = keep_det & (d_score >= p.high_thresh) if p.two_stage else keep_det
-        low = keep_det & ~high if p.two_stage else np.zeros(nd, bool)
-        matched_t = np.zeros(len(self), bool)
+        n_tracks = len(self.key)
+        one = len(frame_keys) == 1
+        in_batch = self.key == frame_keys[0] if one else np.isin(self.key, frame_keys)
+        if n_tracks:
+            if np.count_nonzero(in_batch) == n_tracks:  # every track is of a stream in this batch: no gather and scatter
+                self.age += 1
+                if kalman_on:
+                    kalman.predict(self.mean, self.cov)
+            else:
+                rows = in_batch.nonzero()[0]
+                self.age[rows] += 1
+                if kalman_on and len(rows):
+                    m, c = self.mean[rows], self.cov[rows]
+                    kalman.predict(m, c)
+                    self.mean[rows], self.cov[rows] = m, c
+        live = in_batch if np.count_nonzero(detected) == len(detected) else np.isin(self.key, frame_keys[detected])
+        d_key = frame_keys[d_frame]
+        high = d_score >= p.low_thresh                 # detections taking part at all ...
+        if p.two_stage:                                # ... split by score for ByteTrack
+            low = high.copy()
+            high &= d_score >= p.high_thresh
+            low &= ~high
+        matched_t = np.zeros(n_tracks, bool)
         matched_d = np.zeros(nd, bool)
         pairs_t, pairs_d, pairs_iou = [], [], []
 
-        def stage(t_mask: np.ndarray, d_mask: np.ndarray, min_iou: float) -> None:
-            trows = np.nonzero(t_mask & ~matched_t)[0]
-            drows = np.nonzero(d_mask & ~matched_d)[0]
-            if not len(trows) or not len(drows):
-                return
-            r, c, v = assign(self.key[trows], self.predicted_boxes(trows), self.cls[trows], d_key[drows],
-                             d_box[drows], d_cls[drows], min_iou, p.match_class)
-            matched_t[trows[r]] = True
-            matched_d[drows[c]] = True
-            pairs_t.append(trows[r]), pairs_d.append(drows[c]), pairs_iou.append(v)
+        pred = []  # every track's predicted box, made once when first needed
 
-        confirmed = self.oid >= 0
-        stage(live & confirmed, high, p.match_iou)
-        if p.two_stage:
-            stage(live & confirmed & (self.miss == 0), low, p.second_match_iou)
-        stage(live & ~confirmed, high, p.match_iou)
+        def stage(t_mask: np.ndarray, d_mask: np.ndarray, min_iou: float) -> None:
+            trows = (t_mask & ~matched_t).nonzero()[0]
+            if not len(trows):
+                return
+            drows = (d_mask & ~matched_d).nonzero()[0]
+            if not len(drows):
+                return
+            if not pred:
+                pred.append(self.predicted_boxes(slice(None)))
+            r, c, v = assign(_rows(self.key, trows), _rows(pred[0], trows), _rows(self.cls, trows),
+                             _rows(d_key, drows), _rows(d_box, drows), _rows(d_cls, drows), min_iou,
+                             p.match_class, one_stream=one)
+            if len(r):
+                matched_t[trows[r]] = True
+                matched_d[drows[c]] = True
+                pairs_t.append(trows[r]), pairs_d.append(drows[c]), pairs_iou.append(v)
+
+        if n_tracks and nd:
+            confirmed = self.oid >= 0
+            live_confirmed = live & confirmed
+            stage(live_confirmed, high, p.match_iou)
+            if p.two_stage and np.count_nonzero(low):
+                stage(live_confirmed & (self.miss == 0), low, p.second_match_iou)
+            if np.count_nonzero(confirmed) < n_tracks:
+                stage(live & ~confirmed, high, p.match_iou)
 
         if pairs_t:
-            t = np.concatenate(pairs_t)
-            d = np.concatenate(pairs_d)
-            v = np.concatenate(pairs_iou)
-            if p.motion == "kalman":
-                self.mean[t], self.cov[t] = kalman.update(self.mean[t], self.cov[t], kalman.xyxy_to_xyah(d_box[d]))
-            self.box[t] = d_box[d]
-            self.hits[t] += 1
-            self.miss[t] = 0
-            self.conf[t] = v
-            self.last[t] = frame_nums[d_frame[d]]
-            newly = (self.oid[t] < 0) & (self.hits[t] >= p.min_hits)
-            for row in t[newly].tolist():
-                self.oid[row] = self._new_id(int(self.key[row]))
-            for row in t[newly].tolist():
-                res.confirmed.append(self._info(row, self._past.pop(int(self.uid[row]), [])))
-            for row, drow in zip(t[~newly & (self.oid[t] < 0)].tolist(), d[~newly & (self.oid[t] < 0)].tolist()):
-                self._past.setdefault(int(self.uid[row]), []).append(
-                    (int(frame_nums[d_frame[drow]]), tuple(float(x) for x in d_box[drow])))
-            ok = self.oid[t] >= 0
-            res.object_id[d[ok]] = self.oid[t[ok]]
+            t, d, v = (pairs_t[0], pairs_d[0], pairs_iou[0]) if len(pairs_t) == 1 else \
+                (np.concatenate(pairs_t), np.concatenate(pairs_d), np.concatenate(pairs_iou))
+            # one stream, every track matched in one stage: t is 0..n-1 in order, so work in place
+            at = slice(None) if one and len(t) == n_tracks and len(pairs_t) == 1 else t
+            if kalman_on:
+                m, c = self.mean[at], self.cov[at]
+                kalman.update(m, c, kalman.xyxy_to_xyah(d_box[d]))
+                if at is t:
+                    self.mean[t], self.cov[t] = m, c
+            self.box[at] = d_box[d]
+            self.hits[at] += 1
+            self.miss[at] = 0
+            self.conf[at] = v
+            self.last[at] = frame_nums[d_frame[d]]
+            oid = self.oid[at]
+            tentative = oid < 0
+            if np.count_nonzero(tentative):
+                newly = tentative & (self.hits[t] >= p.min_hits)
+                for row in t[newly].tolist():
+                    self.oid[row] = self._new_id(int(self.key[row]))
+                    res.confirmed.append(self._info(row, self._past.pop(int(self.uid[row]), [])))
+                still = tentative & ~newly
+                for row, drow in zip(t[still].tolist(), d[still].tolist()):
+                    self._past.setdefault(int(self.uid[row]), []).append(
+                        (int(frame_nums[d_frame[drow]]), tuple(float(x) for x in d_box[drow])))
+                oid = self.oid[t]
+                ok = oid >= 0
+                res.object_id[d[ok]] = oid[ok]
+            else:
+                res.object_id[d] = oid
             res.confidence[d] = v
             res.age[d] = self.age[t]
 
+        if n_tracks:
+            self._misses(in_batch, live, matched_t, frame_keys, res)
+
         # unmatched detections start tracks
-        new = ~matched_d & keep_det & (d_score >= p.new_track_thresh)
-        if p.two_stage:
-            new &= high
-        new_rows = np.nonzero(new)[0]
+        new = high & ~matched_d if p.new_track_thresh <= p.low_thresh else \
+            high & ~matched_d & (d_score >= p.new_track_thresh)
+        new_rows = new.nonzero()[0]
         if len(new_rows):
             k = len(new_rows)
             boxes = d_box[new_rows].astype(np.float64)
-            mean, cov = kalman.initiate(kalman.xyxy_to_xyah(boxes)) if p.motion == "kalman" else \
-                (np.zeros((k, 8)), np.zeros((k, 8, 8)))
+            mean, cov = kalman.initiate(kalman.xyxy_to_xyah(boxes)) if kalman_on else \
+                (np.zeros((k, 8)), np.zeros((k, 4, 3)))
             oid = np.full(k, -1, np.int64)
             if p.min_hits <= 1:
                 oid = np.fromiter((self._new_id(key) for key in d_key[new_rows].tolist()), np.int64, k)
@@ -276,35 +347,43 @@ class TrackerCore:
             self._append(key=d_key[new_rows], oid=oid, uid=uid, cls=d_cls[new_rows].astype(np.int64),
                          hits=np.ones(k, np.int64), miss=np.zeros(k, np.int64), age=np.zeros(k, np.int64),
                          first=fn, last=fn, box=boxes, mean=mean, cov=cov, conf=np.ones(k))
-            matched_t = np.concatenate([matched_t, np.ones(k, bool)])
-            live = np.concatenate([live, np.zeros(k, bool)])
-            in_batch = np.concatenate([in_batch, np.ones(k, bool)])
             res.object_id[new_rows] = oid
             res.confidence[new_rows] = 1.0
             if p.min_hits > 1:
                 for u, f, b in zip(uid.tolist(), fn.tolist(), boxes.tolist()):
                     self._past[u] = [(f, tuple(b))]
+        return res
 
-        # misses: only frames the detector ran on count
-        missed = live & ~matched_t
-        self.miss[missed] += 1
-        gone = missed & ((self.oid < 0) | (self.miss > p.max_age))
-        if gone.any():
-            for row in np.nonzero(gone & (self.oid >= 0))[0]:
-                res.terminated.append(self._info(row))
-            for u in self.uid[gone & (self.oid < 0)].tolist():
-                self._past.pop(u, None)
-        # confirmed tracks with no detection this frame: report their predicted boxes
-        shadow = in_batch & ~gone & ~matched_t & (self.oid >= 0)
-        if shadow.any():
-            rows = np.nonzero(shadow)[0]
+    def _misses(self, in_batch: np.ndarray, live: np.ndarray, matched_t: np.ndarray, frame_keys: np.ndarray,
+                res: Result) -> None:
+        """Tracks of this batch's streams left without a detection: a miss where the detector ran
+        (too many, or still tentative: gone), a shadow object where the track is confirmed."""
+        unmatched = in_batch & ~matched_t
+        if not np.count_nonzero(unmatched):
+            return
+        missed = unmatched & live  # only frames the detector ran on count
+        gone = None
+        if np.count_nonzero(missed):
+            self.miss[missed] += 1
+            gone = missed & ((self.oid < 0) | (self.miss > self.p.max_age))
+            if np.count_nonzero(gone):
+                for row in (gone & (self.oid >= 0)).nonzero()[0]:
+                    res.terminated.append(self._info(row))
+                for u in self.uid[gone & (self.oid < 0)].tolist():
+                    self._past.pop(u, None)
+                unmatched = unmatched & ~gone
+            else:
+                gone = None
+        shadow = unmatched & (self.oid >= 0)
+        if np.count_nonzero(shadow):
+            row_of_key = dict(zip(frame_keys.tolist(), range(len(frame_keys))))
+            rows = shadow.nonzero()[0]
             boxes = self.predicted_boxes(rows)
             for row, b in zip(rows.tolist(), boxes):
                 res.shadows.append((row_of_key[int(self.key[row])], int(self.oid[row]), int(self.cls[row]), b,
                                     float(0.5 ** max(int(self.miss[row]), 1)), int(self.age[row])))
-        if gone.any():
+        if gone is not None:
             self._keep(~gone)
-        return res
 
     def _info(self, row: int, past: list | None = None) -> TrackInfo:
         return TrackInfo(int(self.key[row]), int(self.oid[row]), int(self.cls[row]), int(self.age[row]),
@@ -313,6 +392,6 @@ class TrackerCore:
 
     def drop_stream(self, key: int) -> list[TrackInfo]:
         mask = self.key == key
-        out = [self._info(r) for r in np.nonzero(mask & (self.oid >= 0))[0]]
+        out = [self._info(r) for r in (mask & (self.oid >= 0)).nonzero()[0]]
         self._keep(~mask)
         return out
