@@ -149,6 +149,50 @@ def test_torch_parsers_match_numpy_parsers(nanodet_ini):
         np.testing.assert_array_equal(classes[i].numpy()[keep], d.classes)
 
 
+def _clustered_candidates(seed: int, frames: int, per_frame: int = 500):
+    """Candidates in tight clusters (as a detector's around each object), three classes."""
+    import torch
+    rng = np.random.default_rng(seed)
+    centres = rng.uniform(0, 400, (frames, 12, 2))
+    pick = rng.integers(0, 12, (frames, per_frame))
+    c = np.take_along_axis(centres, pick[..., None].repeat(2, -1), 1) + rng.normal(0, 6, (frames, per_frame, 2))
+    wh = rng.uniform(20, 60, (frames, per_frame, 2))
+    return (torch.tensor(np.concatenate([c - wh / 2, c + wh / 2], -1), dtype=torch.float32),
+            torch.tensor(rng.uniform(0, 1, (frames, per_frame)) ** 3, dtype=torch.float32),
+            torch.tensor(rng.integers(0, 3, (frames, per_frame))))
+
+
+@torch_only
+def test_fixed_shape_nms_keeps_exactly_what_torchvision_keeps():
+    """select_fixed (the graphed path's thresholds + NMS) gives select's rows in select's order,
+    and says so when it could not: too few rounds, or more candidates than it holds."""
+    import torch
+
+    from vidpipe.infer.parsers.pytorch import read_table, select, select_fixed
+    thr = torch.tensor([0.3, 0.4, 0.5])
+    filtered = torch.tensor([2])
+    settled = 0
+    for seed in range(40):
+        cand = _clustered_candidates(seed, frames=1 + seed % 5)
+        for f in (None, filtered):
+            want = select(*cand, thr, f, 0.6)
+            table, status = select_fixed(*cand, thr, f, 0.6)
+            if status.any():
+                continue
+            settled += 1
+            got = read_table(table.numpy())
+            for a, b in zip(got, want):
+                np.testing.assert_array_equal(a, b)
+            assert len(want[0]) > 10 and (f is None or 2 not in got[3])
+    assert settled >= 70
+    cand = _clustered_candidates(0, frames=3)
+    assert select_fixed(*cand, thr, None, 0.6, rounds=1)[1].tolist() == [0, 3]   # not settled in 1 round
+    assert select_fixed(*cand, thr, None, 0.6, k=8)[1].tolist()[0] == 3           # 3 frames over 8 candidates
+    table, status = select_fixed(*cand, thr, None, None)                           # no NMS: all over threshold
+    assert status.tolist() == [0, 0]
+    assert int(table[..., 6].sum()) == len(select(*cand, thr, None, None)[0])
+
+
 def _objects_by_frame(pipeline, element):
     got = {}
     element.src_pad.add_probe(lambda pad, b: got.update(

@@ -3,9 +3,10 @@
 stage_table() runs the pipeline's own elements one batch at a time on frames decoded beforehand,
 waiting for the device after each stage, so each figure is that stage alone (milliseconds per
 batch): mux (gathering the frames into a Batch), convert (NV12 batch -> model input), model, decode
-(the model's outputs -> candidate boxes), graphed (those three replayed as one CUDA graph, as the
-pipeline runs them), nms (thresholds, NMS, the host copy of the kept boxes, rows added to the
-table) and track. NVDEC is its own throughput turned into milliseconds per batch of N frames.
+(the model's outputs -> candidate boxes), graphed (those three, then thresholds and NMS in fixed
+shapes, replayed as one CUDA graph, as the pipeline runs them), nms (eagerly: thresholds, NMS, the
+host copy of the kept boxes, rows added to the table; after the graph: the copy and the rows) and
+track. NVDEC is its own throughput turned into milliseconds per batch of N frames.
 
 ThreadSampler samples every thread's Python stack while the real pipeline runs, so the table can
 be read against what each thread was doing (where Python, not the device, is the limit).
@@ -65,9 +66,11 @@ def stage_table(clip: str, streams: int, ini: str, *, batches: int = 12, device:
             x, tf = timed("convert", infer.pre.from_nv12, nv12s)
             out = timed("model", infer._run_model, x)
             cand = timed("decode", candidates, infer.out_parser, out, infer.ctx)
-            if front is not None and front(nv12s) is not None:
-                cand, tf = timed("graphed", front, nv12s)
-            timed("nms", infer._device_objects, batch, cand, tf)
+            selected = None
+            if front is not None and front(nv12s) is not None:  # the graph: candidates and the kept boxes
+                cand, selected, tf = timed("graphed", front, nv12s)
+                selected = infer._to_host_async(selected)
+            timed("nms", infer._device_objects, batch, cand, tf, selected)
             timed("track", tracker.process, batch)
     return {k: round(statistics.median(v), 3) if v else float("nan") for k, v in times.items()}
 

@@ -11,6 +11,7 @@ import numpy as np
 from ..core.element import Element
 from ..core.meta import Batch, Classification, Label, TensorMeta
 from ..core.props import Prop
+from ..core.tensors import transfers
 from ..core.registry import register
 from ..errors import ModelError
 from .backends import Backend, create_backend
@@ -23,6 +24,7 @@ from .parsers.custom import FunctionParser, load_function
 from .preprocess import Preprocessor, Transform
 
 log = logging.getLogger("vidpipe")
+TORCH_IN_FLIGHT = 2  # batches on a CUDA device at once by default (launched, not yet completed)
 
 
 def detect_parser(outputs: list, cfg: InferConfig) -> str:
@@ -93,6 +95,8 @@ class Infer(Element):
         self.calls = 0  # model invocations (items, not batches)
         self.on_torch = False
         self._front = None  # the graphed front end (torch on CUDA, NVDEC frames)
+        self.selection_fallbacks = 0  # batches the graphed NMS handed to the exact one
+        self._staging: list = []      # (pinned host buffer, event) pairs free for the next batch
 
     # -- setup -------------------------------------------------------------------------------
     def resolved_config(self) -> InferConfig:
@@ -208,7 +212,11 @@ class Infer(Element):
                                 and mode not in (1, 3) and not (mode in (0, 2) and per_class_iou))
             self._nms_iou = a.nms_iou_threshold if mode in (0, 2) else None
             if self._device_nms and cfg.process_mode != 2 and dev.type == "cuda" and GraphedFrontEnd.fits(be):
-                self._front = GraphedFrontEnd(self.pre, be, self.out_parser, self.ctx, self._upstream_batch())
+                from functools import partial
+
+                from .parsers.pytorch import select_fixed
+                sel = partial(select_fixed, thresholds=self._thr_t, filtered=self._filtered_t, nms_iou=self._nms_iou)
+                self._front = GraphedFrontEnd(self.pre, be, self.out_parser, self.ctx, self._upstream_batch(), sel)
         log.info("%s: %s via %s, parser %s, %s", where, os.path.basename(cfg.model_file), be.name,
                  self.out_parser.name, be.describe())
 
@@ -285,8 +293,8 @@ class Infer(Element):
         cfg = self.cfg
         assert cfg is not None
         n = self.workers or min(os.cpu_count() or 1, 4)
-        if self.on_torch:  # one device: launch batch k+1 while batch k completes (workers=1: serial)
-            n = min(self.workers or 2, 2) if self._cuda_streams() else 1
+        if self.on_torch:  # one device: launch batches ahead while earlier ones complete (workers=1: serial)
+            n = min(self.workers or TORCH_IN_FLIGHT, 4) if self._cuda_streams() else 1
         if n <= 1 or cfg.process_mode == 2:
             return super()._run()
         if self.model_backend is not None and hasattr(self.model_backend, "concurrent_calls") and not self.on_torch:
@@ -351,8 +359,9 @@ class Infer(Element):
 
     def _launch(self, batch: Batch, infer_this: bool | None = None) -> tuple | None:
         """The first half of a batch's inference, up to the model's outputs (or, from the graphed
-        front end, candidate boxes): (outputs, candidates, transforms), one of the first two None;
-        on a GPU launched, not waited for. None when this batch is not inferred."""
+        front end, candidate boxes and the kept boxes' table on its way to the host): (outputs,
+        candidates, transforms, selected), one of the first two None; on a GPU launched, not
+        waited for. None when this batch is not inferred."""
         if infer_this is None:
             infer_this = self._take_turn()
         frames = batch.frames
@@ -362,12 +371,13 @@ class Infer(Element):
         if self.on_torch and all(not f.has_rgb for f in frames):  # NVDEC frames: input from the NV12 batch
             nv12s = [f.nv12 for f in frames]
             got = self._front(nv12s) if self._front is not None else None
-            if got is not None:  # candidates from the captured graph
-                return None, got[0], got[1]
+            if got is not None:  # candidates (and the kept boxes) from the captured graph
+                cand, selected, transforms = got
+                return None, cand, transforms, self._to_host_async(selected)
             x, transforms = self.pre.from_nv12(nv12s)  # type: ignore[attr-defined]
         else:
             x, transforms = self.pre([f.image if self.on_torch else f.to_numpy() for f in frames])
-        return self._run_model(x), None, transforms
+        return self._run_model(x), None, transforms, None
 
     def _cuda_streams(self) -> bool:
         """On CUDA, two streams: one makes inputs and runs the model, one completes batches."""
@@ -389,23 +399,23 @@ class Infer(Element):
             launched = self._launch(batch, self._take_turn())
             if launched is None:
                 return None
-            outputs, cand, transforms = launched
+            outputs, cand, transforms, selected = launched
             if outputs is not None:
                 outputs = {k: v.clone() for k, v in outputs.items()}
-            else:
+            else:  # kept for the exact selection, should the graph's say it could not settle a frame
                 cand = tuple(v.clone() for v in cand)
-            return outputs, cand, transforms, stream.record_event()
+            return outputs, cand, transforms, selected, stream.record_event()
 
     def _complete_on(self, stream, batch: Batch, launched: tuple | None) -> Batch:
         import torch
         if launched is None:
             return batch
-        outputs, cand, transforms, ready = launched
+        outputs, cand, transforms, selected, ready = launched
         with torch.cuda.stream(stream):
             stream.wait_event(ready)
             for v in (outputs.values() if outputs is not None else cand):
                 v.record_stream(stream)  # made on the launch stream, read on this one
-            return self._complete(batch, (outputs, cand, transforms))
+            return self._complete(batch, (outputs, cand, transforms, selected))
 
     def _complete(self, batch: Batch, launched: tuple | None) -> Batch:
         """The second half: outputs -> objects (and tensor / classifier meta) on the batch."""
@@ -413,13 +423,13 @@ class Infer(Element):
             return batch
         cfg = self.cfg
         assert cfg is not None
-        outputs, cand, transforms = launched
+        outputs, cand, transforms, selected = launched
         frames = batch.frames
         if self.on_torch:
             from ..core.tensors import to_host
             from .parsers.pytorch import candidates
             if self._device_nms:
-                self._device_objects(batch, cand or candidates(self.out_parser, outputs, self.ctx), transforms)
+                self._device_objects(batch, cand or candidates(self.out_parser, outputs, self.ctx), transforms, selected)
                 return batch
             outputs = {k: to_host(v.float() if v.is_floating_point() else v) for k, v in outputs.items()}
         found = []
@@ -439,16 +449,54 @@ class Infer(Element):
             self._add_objects(batch, *Detections.stack(found), transforms, list(range(len(frames))))
         return batch
 
-    def _device_objects(self, batch: Batch, cand: tuple, transforms: list[Transform]) -> None:
+    def _device_objects(self, batch: Batch, cand: tuple, transforms: list[Transform], selected=None) -> None:
         """Detectors with a torch parser: thresholds and NMS on the device, one small copy of the
-        kept boxes to the host, objects attached."""
-        from .parsers.pytorch import select
+        kept boxes to the host, objects attached. `selected`: the graph's table of kept boxes on
+        its way to the host (see _to_host_async); `select` runs where there is none or it says a
+        frame was beyond it."""
+        from .parsers.pytorch import read_table, select
         cfg = self.cfg
         assert cfg is not None
-        fi, xyxy, scores, classes = select(*cand, self._thr_t, self._filtered_t, self._nms_iou)
+        got = None
+        if selected is not None:
+            host, shape, copied = selected
+            copied.synchronize()  # releases the GIL while the copy finishes
+            flat = host.numpy()
+            transfers.d2h(flat.nbytes)
+            over, unsettled = flat[-2:].tolist()
+            if over or unsettled:
+                self.selection_fallbacks += 1
+                if self.selection_fallbacks == 1:
+                    log.info("%s: %d frame(s) with more candidates than the graphed NMS holds, %d not settled in "
+                             "its rounds: exact NMS for such batches", self.name, over, unsettled)
+            else:
+                got = read_table(flat[:-2].reshape(shape))  # copies the rows: the buffer is free again
+            self._staging.append((host, copied))
+        fi, xyxy, scores, classes = got or select(*cand, self._thr_t, self._filtered_t, self._nms_iou)
         for f in batch.frames:
             f.meta.inferred_by.append(cfg.gie_unique_id)
         self._add_objects(batch, fi, Detections(xyxy, scores, classes), transforms, list(range(len(batch.frames))))
+
+    def _to_host_async(self, selected: tuple | None) -> tuple | None:
+        """Starts copying select_fixed's (table, status) to pinned host memory on the current
+        stream: (host buffer, table shape, event recorded after the copy). Buffers and events are
+        reused once a batch's rows are read (allocating pinned memory per batch cost the launching
+        thread a quarter of its time)."""
+        if selected is None:
+            return None
+        import torch
+        table, status = selected
+        n = table.numel() + 2
+        try:
+            host, copied = self._staging.pop()  # only this thread pops; completion appends
+        except IndexError:
+            host = None
+        if host is None or host.numel() != n:
+            host, copied = torch.empty(n, dtype=torch.float32, pin_memory=True), torch.cuda.Event()
+        host[:-2].copy_(table.view(-1), non_blocking=True)
+        host[-2:].copy_(status, non_blocking=True)
+        copied.record()
+        return host, tuple(table.shape), copied
 
     def _classification(self, probs: np.ndarray) -> Classification:
         cfg = self.cfg
@@ -609,3 +657,4 @@ class Infer(Element):
 
     def stop(self) -> None:
         self._cache.clear()
+

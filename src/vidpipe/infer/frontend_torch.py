@@ -5,10 +5,16 @@ data-dependent step - stacking the frames' planes, resizing and converting them 
 input, the model, decoding its outputs into candidate boxes, scores and classes - has fixed
 shapes, so it is captured once and replayed: one stack copy and one replay per batch instead of
 about eighty kernel launches from Python. Those launches, not the GPU, bounded small batches (the
-per-stage table in benchmarks/RESULTS.md); thresholds and NMS stay outside (their sizes depend
-on the data).
+per-stage table in benchmarks/RESULTS.md).
 
-Results equal the eager path's: the same kernels on the same shapes, replayed.
+With a `select` function the graph goes on to thresholds and NMS in fixed shapes
+(parsers.pytorch.select_fixed: the k best candidates per frame, NMS as a fixed point), so the
+batch's kept boxes come out of the replay in one table and nothing waits for the device until
+that table is on the host. NMS with data-dependent sizes (torchvision's) waited for the device
+several times per batch, in the thread that completes batches while the next one launches.
+
+Results equal the eager path's: the same kernels on the same shapes, replayed; the fixed-shape
+selection keeps exactly what `select` keeps, and says when it could not (then `select` runs).
 """
 from __future__ import annotations
 
@@ -21,20 +27,22 @@ log = logging.getLogger("vidpipe")
 
 
 class GraphedFrontEnd:
-    """Call with a list of NV12 tensors; returns ((xyxy, scores, classes), transforms) from the
-    graph's own buffers (valid until the next call), or None where the eager path must run: a
-    partial batch, mixed frame sizes, or a size no graph was captured for.
+    """Call with a list of NV12 tensors; returns ((xyxy, scores, classes), selected, transforms)
+    from the graph's own buffers (valid until the next call; `selected` is select's output or
+    None without one), or None where the eager path must run: a partial batch, mixed frame sizes,
+    or a size no graph was captured for.
 
     capture(shape) must run while no other thread uses the device (a capture sees other threads'
     work and fails, and a failed capture leaves torch's random generator unusable): the infer
     element calls it from negotiate(), before the pipeline's threads start, for the size its NVDEC
     sources announce."""
 
-    def __init__(self, pre: Any, backend: Any, parser: Any, ctx: Any, batch: int):
+    def __init__(self, pre: Any, backend: Any, parser: Any, ctx: Any, batch: int, select: Any = None):
         import torch
         self.torch = torch
         self.pre, self.backend, self.parser, self.ctx = pre, backend, parser, ctx
         self.batch = batch
+        self.select = select
         self.graphs: dict[tuple, tuple] = {}
 
     @staticmethod
@@ -49,17 +57,17 @@ class GraphedFrontEnd:
         entry = self.graphs.get(shape)
         if entry is None or any(tuple(t.shape) != shape for t in nv12s):
             return None
-        graph, static_in, cand, transforms = entry
+        graph, static_in, out = entry
         self.torch.stack(nv12s, out=static_in)
         graph.replay()
-        return cand, transforms
+        return out
 
     def _body(self, static_in) -> tuple:
         x, transforms = self.pre.from_nv12_stacked(static_in)
         cand = candidates(self.parser, self.backend.forward(x), self.ctx)
         if cand is None:
             raise TypeError(f"parser {self.parser.name} has no torch decoder")
-        return cand, transforms
+        return cand, (self.select(*cand) if self.select is not None else None), transforms
 
     def capture(self, shape: tuple) -> bool:
         """Captures the graph for NV12 frames of `shape` ([H*3/2, W]); False (logged) if it fails."""
@@ -77,10 +85,10 @@ class GraphedFrontEnd:
             torch.cuda.current_stream(dev).wait_stream(side)
             graph = torch.cuda.CUDAGraph()
             with torch.inference_mode(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                cand, transforms = self._body(static_in)
+                out = self._body(static_in)
         except Exception as e:  # the eager path stays correct
             log.warning("CUDA graph of the detector's front end for %s NV12 frames failed (%s: %s); launching "
                         "it eagerly", shape, type(e).__name__, str(e)[:200])
             return False
-        self.graphs[shape] = (graph, static_in, cand, transforms)
+        self.graphs[shape] = (graph, static_in, out)
         return True

@@ -105,3 +105,60 @@ def select(xyxy, scores, classes, thresholds, filtered=None, nms_iou: float | No
     host = to_host(packed)
     host = host[np.argsort(host[:, 0], kind="stable")]  # grouped by frame, score order kept within
     return host[:, 0].astype(np.int64), host[:, 1:5], host[:, 5], host[:, 6].astype(np.int64)
+
+
+SELECT_ROUNDS = 10
+
+
+def select_fixed(xyxy, scores, classes, thresholds, filtered=None, nms_iou: float | None = None, k: int = 256,
+                 rounds: int = SELECT_ROUNDS):
+    """`select` with fixed shapes and no host synchronisation, so a CUDA graph can hold it.
+
+    Per frame the k best candidates over their class threshold (topk: score order), then greedy
+    class-aware NMS as a fixed point: a box is kept when no kept box ranking above it, of its
+    class, overlaps it by IoU > nms_iou. Starting from "all kept", each round settles at least the
+    next box in score order, and the greedy result is the only fixed point, so a round that
+    changes nothing has found exactly what torchvision's NMS keeps. `rounds` rounds run; frames
+    still changing in the last one, and frames with more than k candidates, are counted in
+    `status` and the caller runs `select` for the batch instead.
+
+    Returns (table [N, k, 7] float32: x1 y1 x2 y2 score class kept, status [2] float32:
+    (frames over k candidates, frames not settled))."""
+    import torch
+    n, m = scores.shape
+    k = min(k, m)
+    cls = classes.long()
+    ok = scores >= thresholds[cls.clamp(0, len(thresholds) - 1)]
+    if filtered is not None and len(filtered):
+        ok &= ~torch.isin(cls, filtered)
+    top, idx = torch.where(ok, scores.float(), float("-inf")).topk(k, dim=1)
+    valid = top > float("-inf")
+    box = xyxy.gather(1, idx[..., None].expand(n, k, 4))
+    c = cls.gather(1, idx)
+    over = ok.sum(1) > k
+    if nms_iou is None:
+        kept, unsettled = valid, torch.zeros_like(over)
+    else:
+        b = box.double()  # as `select`: IoU in float64
+        lt = torch.maximum(b[:, :, None, :2], b[:, None, :, :2])
+        rb = torch.minimum(b[:, :, None, 2:], b[:, None, :, 2:])
+        wh = (rb - lt).clamp(min=0)
+        inter = wh[..., 0] * wh[..., 1]
+        area = (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+        iou = inter / (area[:, :, None] + area[:, None, :] - inter)
+        above = torch.ones(k, k, dtype=torch.bool, device=b.device).tril(-1)  # [i, j]: j ranks above i
+        suppresses = (iou > nms_iou) & (c[:, :, None] == c[:, None, :]) & above & valid[:, None, :]
+        kept = prev = valid
+        for _ in range(rounds):
+            prev, kept = kept, valid & ~(suppresses & kept[:, None, :]).any(2)
+        unsettled = (kept != prev).any(1)
+    table = torch.cat([box.float(), top[..., None].float(), c[..., None].float(), kept[..., None].float()], 2)
+    return table, torch.stack([over.sum(), unsettled.sum()]).float()
+
+
+def read_table(table: np.ndarray) -> tuple:
+    """select_fixed's table on the host -> (frame index, xyxy, score, class) of the kept rows, in
+    the order `select` gives them: by frame, score order within."""
+    fi, ki = np.nonzero(table[..., 6] > 0)
+    rows = table[fi, ki]
+    return fi.astype(np.int64), rows[:, :4], rows[:, 4], rows[:, 5].astype(np.int64)
