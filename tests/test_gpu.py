@@ -84,6 +84,41 @@ def test_torch_preprocess_matches_cpu(keep_aspect):
 
 @torch_only
 @pytest.mark.parametrize("keep_aspect", [False, True])
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda:0", marks=pytest.mark.needs_cuda)])
+def test_object_crops_in_one_step_match_crop_by_crop(keep_aspect, device):
+    """Secondary inference's crops of many objects in one gather equal resizing each crop with its
+    own launches: shrunk, enlarged, one-pixel, full-frame and edge crops, frames of two sizes."""
+    import torch
+
+    from vidpipe.infer.backends.base import TensorInfo
+    from vidpipe.infer.config import InferConfig
+    from vidpipe.infer.preprocess_torch import TorchPreprocessor
+    info = TensorInfo("x", (1, 3, 64, 96), np.dtype(np.float32))
+    cfg = InferConfig(net_scale_factor=1 / 255, offsets=[1.0, 2.0, 3.0], maintain_aspect_ratio=keep_aspect,
+                      symmetric_padding=True)
+    pre = TorchPreprocessor(info, cfg, device, torch.float32)
+    imgs = [torch.from_numpy(_smooth_image(i)).to(device) for i in range(2)] + \
+        [torch.from_numpy(_smooth_image(3, (300, 500, 3))).to(device)]
+    rng = np.random.default_rng(0)
+    fidx, rois = [], []
+    for _ in range(40):
+        f = int(rng.integers(0, 3))
+        h, w = imgs[f].shape[:2]
+        x1, y1 = int(rng.integers(0, w - 2)), int(rng.integers(0, h - 2))
+        x2, y2 = int(rng.integers(x1 + 1, min(w, x1 + 300) + 1)), int(rng.integers(y1 + 1, min(h, y1 + 200) + 1))
+        fidx.append(f)
+        rois.append((x1, y1, x2, y2))
+    fidx += [0, 1, 2, 2]
+    rois += [(0, 0, 320, 240), (5, 5, 6, 6), (0, 0, 96, 64), (499, 299, 500, 300)]
+    got, tg = pre.crops(imgs, fidx, rois)
+    want, tw = pre([imgs[f] for f in fidx], rois)
+    assert tg == tw
+    diff = (got - want).abs().cpu().numpy() * 255
+    assert diff.max() <= 1.001 and (diff > 0.5).mean() < 1e-3  # the same but for rare last-bit rounding
+
+
+@torch_only
+@pytest.mark.parametrize("keep_aspect", [False, True])
 def test_model_input_from_nv12_matches_the_rgb_path(keep_aspect):
     """NVDEC frames reach infer as NV12: planes resized first, then converted, for the whole batch.
     The input must match the RGB path (convert at full size, then resize) within a few levels."""
@@ -514,3 +549,41 @@ def test_live_threshold_and_bypass_on_the_gpu_path(h264_squares, detector_config
     p.run()
     assert [n for n, _ in seen] == list(range(30))
     assert all(k == 3 for n, k in seen if n <= 9) and all(k == 0 for n, k in seen if n >= 12)
+
+
+@pytest.mark.needs_cuda
+def test_secondary_classifier_on_the_gpu_matches_the_cpu(tmp_path):
+    """A secondary classifier on CUDA frames (crops made in one step) labels every object as the
+    CPU path does, with the same probabilities."""
+    import torch
+
+    from vidpipe.core.meta import Batch, Frame
+    from vidpipe.models import build_color_classifier, classifier_config
+    from vidpipe.synthetic import COLORS as SQUARE_COLORS
+    model = build_color_classifier(str(tmp_path / "color.onnx"))
+    rng = np.random.default_rng(2)
+    images, boxes = [], []
+    for f in range(3):
+        img = np.full((H, W, 3), 90, np.uint8)
+        fb = []
+        for cid in range(6):
+            x, y, s = int(rng.integers(0, W - 60)), int(rng.integers(0, H - 60)), int(rng.integers(8, 60))
+            img[y:y + s, x:x + s] = SQUARE_COLORS[cid][1]
+            fb.append((cid, (x + 2, y + 2, x + s - 2, y + s - 2)))
+        images.append(img)
+        boxes.append(fb)
+
+    def run(device):
+        sgie = make_element("infer", "sgie", config=classifier_config(*model, unique_id=2), device=device)
+        sgie.start()
+        frames = [Frame(torch.from_numpy(im).to(device) if device != "cpu" else im, 0, n) for n, im in enumerate(images)]
+        for f, fb in zip(frames, boxes):
+            for cid, b in fb:
+                f.objects.append(ObjectMeta(cid, BBox.from_xyxy(*b), 1.0, SQUARE_COLORS[cid][0], component_id=1))
+        out = sgie.process(Batch(frames))
+        return [(o.label, *((c[0].top.label, c[0].top.prob) if (c := o.classifications) else (None, 0.0)))
+                for f in out.frames for o in f.objects]
+    cpu, gpu = run("cpu"), run("cuda:0")
+    assert len(gpu) == 18 and [g[:2] for g in gpu] == [c[:2] for c in cpu]
+    assert sum(g[0] == g[1] for g in gpu) >= 17
+    np.testing.assert_allclose([g[2] for g in gpu], [c[2] for c in cpu], atol=0.02)

@@ -638,8 +638,14 @@ class Infer(Element):
         rows, fidx, oids, roi = rows[ok], fidx[ok], oids[ok], roi[ok]
         if not len(rows):
             return
-        images = [frames[i].image if self.on_torch else frames[i].to_numpy() for i in fidx.tolist()]
-        x, transforms = self.pre(images, [tuple(r) for r in roi.tolist()])
+        if self.on_torch and self.pre.device.type == "cuda":  # type: ignore[attr-defined]
+            used = sorted(set(fidx.tolist()))  # every object's crop in one step (one gather per corner)
+            slot = {f: i for i, f in enumerate(used)}
+            x, transforms = self.pre.crops([frames[f].image for f in used],  # type: ignore[attr-defined]
+                                           [slot[f] for f in fidx.tolist()], roi.tolist())
+        else:
+            images = [frames[i].image if self.on_torch else frames[i].to_numpy() for i in fidx.tolist()]
+            x, transforms = self.pre(images, [tuple(r) for r in roi.tolist()])
         outputs = self._run_model(x)
         if self.on_torch:
             from ..core.tensors import to_host

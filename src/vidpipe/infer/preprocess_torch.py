@@ -78,6 +78,71 @@ class TorchPreprocessor(Preprocessor):
                 transforms[i] = Transform(nw / iw, nh / ih, px, py, x1, y1)
         return self._finish(canvas), transforms  # type: ignore[return-value]
 
+    def crops(self, images, fidx, rois):
+        """Object crops -> the model input in one step, whatever their number: images are the
+        batch's frames (RGB tensors), fidx each crop's frame, rois its (x1, y1, x2, y2) in whole
+        pixels. The bilinear sample positions and weights of every crop are computed as arrays and
+        gathered from the stacked frames at once (four gathers), with the arithmetic of
+        F.interpolate on the cropped tensor (half-pixel centres, edges clamped to the crop), so
+        the result matches __call__(images, rois), which resizes each crop with its own launches,
+        to within one grey level (rounding of the last bit).
+        Frames of different sizes are handled per size."""
+        torch = self.torch
+        imgs = [self._as_tensor(im) for im in images]
+        k = len(fidx)
+        out = torch.zeros((k, 3, self.height, self.width), dtype=torch.float32, device=self.device)
+        transforms: list[Transform | None] = [None] * k
+        rois = [tuple(int(v) for v in r) for r in rois]
+        groups: dict[tuple, list[int]] = {}
+        for j, f in enumerate(fidx):
+            groups.setdefault(tuple(imgs[f].shape), []).append(j)
+        for shape, js in groups.items():
+            frames = sorted({int(fidx[j]) for j in js})
+            slot = {f: i for i, f in enumerate(frames)}
+            stack = torch.stack([imgs[f] for f in frames]) if len(frames) > 1 else imgs[frames[0]][None]
+            geo = []
+            for j in js:
+                x1, y1, x2, y2 = rois[j]
+                nw, nh, px, py = self._geometry(x2 - x1, y2 - y1)
+                geo.append((slot[int(fidx[j])], x1, y1, x2 - x1, y2 - y1, nw, nh, px, py))
+                transforms[j] = Transform(nw / (x2 - x1), nh / (y2 - y1), px, py, x1, y1)
+            out[js] = self._sample(stack, torch.tensor(geo, dtype=torch.int64, device=self.device))
+        return self._finish(out), transforms
+
+    def _sample(self, stack, geo):
+        """stack [F, H, W, 3] uint8; geo [K, 9] = (frame, x1, y1, iw, ih, nw, nh, px, py) ->
+        [K, 3, net h, net w] float32, zero outside each crop's placement (letterbox)."""
+        torch = self.torch
+        f, x1, y1, iw, ih, nw, nh, px, py = geo.T
+
+        def axis(n_out: int, start, size, new, pad):
+            """Per crop and output index along one axis: first/second source index, their
+            weights, and whether the output index is inside the placed crop (as upsample_bilinear2d)."""
+            d = torch.arange(n_out, device=self.device)[None] - pad[:, None]           # [K, n_out]
+            inside = (d >= 0) & (d < new[:, None])
+            scale = size.float()[:, None] / new.float()[:, None]
+            src = (scale * (d.float() + 0.5) - 0.5).clamp_(min=0)
+            i0 = src.long()
+            step = (i0 < size[:, None] - 1).long()
+            lam1 = src - i0
+            lam0 = 1 - lam1
+            i0 = i0.minimum(size[:, None] - 1)  # outside the placed crop: any valid index (weighted 0)
+            return start[:, None] + i0, start[:, None] + i0 + step, lam0, lam1, inside
+        xa, xb, w0, w1, xin = axis(self.width, x1, iw, nw, px)
+        ya, yb, h0, h1, yin = axis(self.height, y1, ih, nh, py)
+        W = stack.shape[2]
+        flat = stack.reshape(-1, 3)
+        base = f[:, None, None] * (stack.shape[1] * W)
+
+        def at(ys, xs):
+            return flat[(base + ys[:, :, None] * W + xs[:, None, :]).reshape(-1)].reshape(
+                len(f), self.height, self.width, 3).float()
+        wa, wb = w0[:, None, :, None], w1[:, None, :, None]
+        val = (h0[:, :, None, None] * (wa * at(ya, xa) + wb * at(ya, xb))
+               + h1[:, :, None, None] * (wa * at(yb, xa) + wb * at(yb, xb)))
+        val = val.round_().clamp_(0, 255) * (yin[:, :, None] & xin[:, None, :])[..., None]
+        return val.permute(0, 3, 1, 2)
+
     def from_nv12(self, nv12s):
         """Whole frames given as NV12 [H*3/2, W] tensors -> the model input: frames of one size are
         stacked, their planes resized to the network size and converted together (a few launches
