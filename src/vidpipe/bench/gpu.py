@@ -169,7 +169,9 @@ def read_every_object(pad, batch) -> None:
 
 
 def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = False,
-                sample: bool = False, workers: int = 0, user_probe=None) -> dict:
+                sample: bool = False, workers: int = 0, user_probe=None, full: bool = False) -> dict:
+    """The pipeline's steady-state FPS (counted after the tracker). full: OSD and a 1920x1080
+    tiler follow the tracker (DeepStream test3's display half; no encoder, see main_gpu)."""
     import torch
 
     from .. import make_element
@@ -181,12 +183,16 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
                          workers=workers)
     tracker = make_element("tracker", "tracker", algorithm="iou")
     sink = make_element("fakesink", "sink")
-    p.add(mux, infer, tracker, sink)
+    chain = [mux, infer, tracker]
+    if full:
+        chain += [make_element("osd", "osd"), make_element("tiler", "tiler", width=1920, height=1080)]
+    chain.append(sink)
+    p.add(*chain)
     for i in range(streams):
         s = make_element("urisrc", f"src{i}", uri=clip, device="cuda:0", file_loop=True, num_buffers=frames)
         p.add(s)
         s.link(mux)
-    p.link(mux, infer, tracker, sink)
+    p.link(*chain)
     stamps: list[tuple[float, int]] = []
     objects = [0]
 
@@ -219,6 +225,7 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
     res: dict = {}
     if sampler is not None:
         res["threads"] = sampler.report()
+    if sampler is not None or full:
         res["element_stats"] = {k: {s: v[s] for s in ("busy_s", "batches", "frames") if s in v}
                                 for k, v in p.stats().items()}
     if prof is not None:
@@ -377,6 +384,21 @@ def main_gpu(args: argparse.Namespace) -> int:
             print(f"probe reading every object's box and label, {n} streams, {opf:.1f} objects/frame: "
                   f"{without['fps']:.0f} -> {with_probe['fps']:.0f} FPS, "
                   f"{prof['probe_cost']['probe_us_per_object']:.2f} us per object", flush=True)
+            full = vidpipe_run(clip, n, args.frames, ini, full=True)
+            opf_full = full["objects"] / max(full["frames"], 1)
+            if abs(opf_full - opf0) > 0.005 * max(opf0, 1e-9):
+                wrong.append(f"full pipeline: {opf_full:.2f} objects/frame, detect+track alone {opf0:.2f}")
+            busy = {k: v["busy_s"] for k, v in full["element_stats"].items() if k in ("infer", "tracker", "osd", "tiler")}
+            bound = max(busy, key=busy.get)
+            prof["full_pipeline"] = {"streams": n, "fps": round(full["fps"], 1), "fps_detect_track": round(without["fps"], 1),
+                                     "objects_per_frame": round(opf_full, 2), "busy_s": busy, "bound": bound,
+                                     "encoder": "none: H100/H200 have no NVENC and this machine has no x264"}
+            print(f"full pipeline (decode -> mux -> infer -> tracker -> osd -> tiler 1920x1080 -> fakesink), {n} streams: "
+                  f"{full['fps']:.0f} FPS (detect+track {without['fps']:.0f}); busiest element {bound} "
+                  f"({', '.join(f'{k} {v:.2f} s' for k, v in busy.items())}); no encoder: the GPU has no NVENC, "
+                  f"the machine no x264", flush=True)
+            from .decode_ceiling import run as decode_ceiling
+            prof["decode_ceiling"] = decode_ceiling(clip)
         if args.json:
             with open(args.json, "w") as fh:
                 json.dump({"machine": info, "results": results, "profiled_run": prof, "stages": stages,

@@ -84,6 +84,10 @@ class Osd(Element):
             widths = np.asarray([f.width for f in frames])[fidx]
             for k, m in zip(fidx.tolist(), object_marks(objs, widths, **style)):
                 per_frame[k].append(m)
-        for frame, marks in zip(frames, per_frame):
-            draw_frame(frame, marks=marks if on_host else None, **style)
+        if on_host or any(isinstance(f.image, np.ndarray) for f in frames):
+            for frame, marks in zip(frames, per_frame):
+                draw_frame(frame, marks=marks if on_host else None, **style)
+        else:  # torch frames: one upload of the batch's pixels
+            from ..gpu.draw import draw_batch
+            draw_batch(frames, **style)
         return batch

@@ -15,12 +15,39 @@ _FONT = 0  # cv2.FONT_HERSHEY_SIMPLEX
 
 
 class _Pixels:
-    """Collects (flat index, rgb) runs in drawing order for one HxW frame."""
+    """Collects (flat index, rgb) runs for one HxW frame, each with its rank in drawing order
+    (runs may be collected out of order: all box bands of a frame are made in one step)."""
 
     def __init__(self, width: int, height: int):
         self.w, self.h = width, height
         self.idx: list[np.ndarray] = []
         self.rgb: list[np.ndarray] = []
+        self.ranks: list[np.ndarray] = []
+        self.next_rank = 0
+
+    def take_rank(self) -> int:
+        self.next_rank += 1
+        return self.next_rank - 1
+
+    def _add(self, idx: np.ndarray, rgb: np.ndarray, rank: int | None = None) -> None:
+        self.idx.append(idx)
+        self.rgb.append(rgb)
+        self.ranks.append(np.full(len(idx), self.take_rank() if rank is None else rank, np.int64))
+
+    def rects(self, boxes: np.ndarray, colors: np.ndarray, ranks: np.ndarray) -> None:
+        """Filled rectangles [K, 4] (x2/y2 exclusive, clipped), colours [K, 3], ranks [K], at once."""
+        if not len(boxes):
+            return
+        x1, x2 = np.clip(boxes[:, 0], 0, self.w), np.clip(boxes[:, 2], 0, self.w)
+        y1, y2 = np.clip(boxes[:, 1], 0, self.h), np.clip(boxes[:, 3], 0, self.h)
+        bw, bh = np.maximum(x2 - x1, 0), np.maximum(y2 - y1, 0)
+        count = bw * bh
+        rid = np.repeat(np.arange(len(boxes)), count)
+        local = np.arange(len(rid)) - np.repeat(np.cumsum(count) - count, count)
+        w = bw[rid]
+        self.idx.append(((y1[rid] + local // w) * self.w + x1[rid] + local % w).astype(np.int64))
+        self.rgb.append(colors[rid])
+        self.ranks.append(ranks[rid].astype(np.int64))
 
     def rect(self, x1: int, y1: int, x2: int, y2: int, color) -> None:
         """Filled rectangle, x2/y2 exclusive, clipped to the frame."""
@@ -29,8 +56,7 @@ class _Pixels:
             return
         rows = np.arange(y1, y2, dtype=np.int64)[:, None] * self.w
         idx = (rows + np.arange(x1, x2, dtype=np.int64)[None, :]).ravel()
-        self.idx.append(idx)
-        self.rgb.append(np.broadcast_to(np.asarray(color[:3], np.uint8), (len(idx), 3)))
+        self._add(idx, np.broadcast_to(np.asarray(color[:3], np.uint8), (len(idx), 3)))
 
     def patch(self, x0: int, y0: int, img: np.ndarray, mask: np.ndarray | None = None) -> None:
         """An RGB patch placed at (x0, y0); only where mask is set when a mask is given."""
@@ -46,8 +72,7 @@ class _Pixels:
         if mask is not None:
             m = mask[cy1:cy2, cx1:cx2].ravel()
             idx, rgb = idx[m], rgb[m]
-        self.idx.append(idx)
-        self.rgb.append(rgb)
+        self._add(idx, rgb)
 
     def shape(self, draw, x1: int, y1: int, x2: int, y2: int, color, aa_text: bool = False) -> None:
         """Rasterises `draw(mask, ox, oy)` (OpenCV calls on a uint8 mask) over a bounding region."""
@@ -63,28 +88,37 @@ class _Pixels:
         img[:] = color[:3]
         self.patch(x1, y1, img, on)
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(flat indices, RGB, key): of a pixel's writes the one with the largest key wins;
+        key % len(indices) is the write's position (see paint)."""
         if not self.idx:
-            return np.zeros(0, np.int64), np.zeros((0, 3), np.uint8)
-        return np.concatenate(self.idx), np.ascontiguousarray(np.concatenate(self.rgb))
+            return np.zeros(0, np.int64), np.zeros((0, 3), np.uint8), np.zeros(0, np.int64)
+        idx = np.concatenate(self.idx)
+        key = np.concatenate(self.ranks) * len(idx) + np.arange(len(idx))
+        return idx, np.ascontiguousarray(np.concatenate(self.rgb)), key
 
 
 def overlay_pixels(frame, *, border_width: int = 2, font_scale: float = 0.45, show_label: bool = True,
-                   show_conf: bool = True) -> tuple[np.ndarray, np.ndarray]:
-    """What osd draws on `frame`, as (flat pixel indices, RGB values) in drawing order."""
+                   show_conf: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What osd draws on `frame`, as (flat pixel indices, RGB values, keys: the largest wins)."""
     import cv2
 
     from ..media.overlay import object_marks
     h, w = frame.height, frame.width
     px = _Pixels(w, h)
     objs = frame.objects
+    band_boxes, band_colors, band_ranks = [], [], []
     for outline, color, patch, origin in object_marks(objs, np.full(len(objs), w), border_width=border_width,
                                                       font_scale=font_scale, show_label=show_label,
                                                       show_conf=show_conf):
-        for band in outline:
-            px.rect(*band, color)
+        for band in outline:  # all boxes' bands are made in one step below, in their place in the order
+            band_boxes.append(band)
+            band_colors.append(color[:3])
+            band_ranks.append(px.take_rank())
         if patch is not None:
             px.patch(*origin, patch)
+    px.rects(np.asarray(band_boxes, np.int64).reshape(-1, 4), np.asarray(band_colors, np.uint8).reshape(-1, 3),
+             np.asarray(band_ranks, np.int64))
     dm = frame.meta.display_meta
     if dm:
         for r in dm.rects:
@@ -130,40 +164,68 @@ def overlay_pixels(frame, *, border_width: int = 2, font_scale: float = 0.45, sh
 _winner_buf: dict = {}
 
 
-def paint(image, idx: np.ndarray, rgb: np.ndarray) -> None:
-    """Writes the pixels into `image` (torch [H, W, 3] uint8, any device); the last write of a
-    pixel wins."""
+def paint(image, idx, rgb, key=None) -> None:
+    """Writes the pixels (flat indices, RGB: numpy, or tensors on the image's device) into `image`
+    (torch [H, W, 3] uint8, any device); of a pixel's writes the last wins, or the one with the
+    largest key (key % len(idx) = the write's position, see _Pixels.arrays). Nothing waits for the
+    device: every write of a pixel carries its winner's colour, so duplicate writes agree."""
     import torch
 
     from . import transfers
     if not len(idx):
         return
     dev = image.device
-    ti = torch.from_numpy(idx)
-    tc = torch.from_numpy(rgb)
-    if dev.type != "cpu":
-        transfers.h2d(idx.nbytes + rgb.nbytes)
+    ti = idx if isinstance(idx, torch.Tensor) else torch.from_numpy(idx)
+    tc = rgb if isinstance(rgb, torch.Tensor) else torch.from_numpy(rgb)
+    tk = key if key is None or isinstance(key, torch.Tensor) else torch.from_numpy(key)
+    if ti.device != dev:
+        transfers.h2d(ti.numel() * 8 + tc.numel() + (0 if tk is None else tk.numel() * 8))
         ti, tc = ti.to(dev, non_blocking=True), tc.to(dev, non_blocking=True)
+        tk = None if tk is None else tk.to(dev, non_blocking=True)
     n = image.shape[0] * image.shape[1]
     key = (str(dev), n)
     win = _winner_buf.get(key)
     if win is None:
         win = _winner_buf[key] = torch.empty(n, dtype=torch.int64, device=dev)
-    win.fill_(-1)
-    order = torch.arange(len(ti), device=dev)
+    order = torch.arange(len(ti), device=dev) if tk is None else tk
+    win.index_fill_(0, ti, -1)             # only the pixels written here
     win.scatter_reduce_(0, ti, order, reduce="amax")
-    last = win[ti] == order
-    flat = image.view(n, 3)
-    flat[ti[last]] = tc[last]
+    image.view(n, 3)[ti] = tc[win[ti] % len(ti)]
 
 
 def draw_frame(frame, **style) -> None:
     """osd on a torch frame."""
-    img = frame.image
-    if not img.is_contiguous():
-        frame.image = img = img.contiguous()
-    idx, rgb = overlay_pixels(frame, **style)
-    paint(img, idx, rgb)
+    draw_batch([frame], **style)
+
+
+def draw_batch(frames, **style) -> None:
+    """osd on a batch's torch frames: each frame's pixels worked out on the host, one upload for
+    the batch (pinned), then a few launches per frame."""
+    import torch
+
+    from . import transfers
+    parts, imgs = [], []
+    for f in frames:
+        img = f.image
+        if not img.is_contiguous():
+            f.image = img = img.contiguous()
+        parts.append(overlay_pixels(f, **style))
+        imgs.append(img)
+    sizes = [len(p[0]) for p in parts]
+    if not sum(sizes):
+        return
+    dev = imgs[0].device
+    host = [np.concatenate([p[j] for p in parts]) for j in range(3)]  # indices, RGB, keys
+    if dev.type != "cpu":
+        transfers.h2d(sum(a.nbytes for a in host))
+        ti, tc, tk = (torch.from_numpy(a).pin_memory().to(dev, non_blocking=True) for a in host)
+    else:
+        ti, tc, tk = (torch.from_numpy(a) for a in host)
+    start = 0
+    for img, k in zip(imgs, sizes):
+        if k:
+            paint(img, ti[start:start + k], tc[start:start + k], tk[start:start + k])
+        start += k
 
 
 def resize_rgb(img, width: int, height: int, *, pad: bool = False):

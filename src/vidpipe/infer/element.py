@@ -11,8 +11,8 @@ import numpy as np
 from ..core.element import Element
 from ..core.meta import Batch, Classification, Label, TensorMeta
 from ..core.props import Prop
-from ..core.tensors import transfers
 from ..core.registry import register
+from ..core.tensors import transfers
 from ..errors import ModelError
 from .backends import Backend, create_backend
 from .cluster import dbscan, nms

@@ -96,7 +96,7 @@ class TorchPreprocessor(Preprocessor):
         groups: dict[tuple, list[int]] = {}
         for j, f in enumerate(fidx):
             groups.setdefault(tuple(imgs[f].shape), []).append(j)
-        for shape, js in groups.items():
+        for js in groups.values():
             frames = sorted({int(fidx[j]) for j in js})
             slot = {f: i for i, f in enumerate(frames)}
             stack = torch.stack([imgs[f] for f in frames]) if len(frames) > 1 else imgs[frames[0]][None]

@@ -84,7 +84,6 @@ def select(xyxy, scores, classes, thresholds, filtered=None, nms_iou: float | No
     from torchvision.ops import batched_nms
 
     from ...core.tensors import to_host
-    n, k = scores.shape
     cls = classes.long()
     thr = thresholds[cls.clamp(0, len(thresholds) - 1)]
     keep = scores >= thr
