@@ -48,6 +48,20 @@ def test_nv12_to_rgb_matches_opencv():
 
 
 @torch_only
+def test_rgb_made_for_a_batch_equals_rgb_made_per_frame():
+    import torch
+
+    from vidpipe.gpu.color import make_rgb, rgb_to_nv12
+    frames = [Frame(nv12=rgb_to_nv12(torch.from_numpy(_smooth_image(i)))) for i in range(3)]
+    frames.append(Frame(nv12=rgb_to_nv12(torch.from_numpy(_smooth_image(3, (120, 160, 3))))))  # another size
+    alone = [Frame(nv12=f.nv12.clone()).image for f in frames]
+    make_rgb(frames)
+    assert all(f.has_rgb and f.nv12 is not None for f in frames)
+    for f, a in zip(frames, alone):
+        assert f.image.is_contiguous() and torch.equal(f.image, a)
+
+
+@torch_only
 def test_rgb_to_nv12_round_trip():
     import torch
 

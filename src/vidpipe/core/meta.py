@@ -240,6 +240,11 @@ class Frame:
         self._image = img
         self.nv12 = None  # new pixels: the NV12 copy no longer matches
 
+    def set_rgb_from_nv12(self, img: Any) -> None:
+        """The RGB image made from this frame's NV12 elsewhere (a batch conversion): the NV12 copy
+        still matches it, unlike after setting `image`."""
+        self._image = img
+
     @property
     def has_rgb(self) -> bool:
         """Whether the RGB image exists already (False: only NV12, converted on first use)."""

@@ -1,7 +1,10 @@
 """NV12 <-> RGB on the device, BT.601 limited range (what OpenCV's COLOR_YUV2RGB_NV12 and the
 CPU path use). The chroma of each 2x2 block is added to its four luma samples through a view,
-so no upsampled chroma plane is ever made: 7 kernels per frame."""
+so no upsampled chroma plane is ever made: about ten kernels per frame, or per batch of
+same-size frames (make_rgb)."""
 from __future__ import annotations
+
+import contextlib
 
 from ..core.tensors import register_nv12_to_rgb
 
@@ -19,16 +22,41 @@ def _uv_matrix(device, dtype):
 
 
 def nv12_to_rgb(nv12, height: int, width: int | None = None):
-    """nv12: uint8 tensor [H*3/2, W] (luma rows, then interleaved UV rows). Returns [H, W, 3] uint8."""
+    """nv12: uint8 tensor [..., H*3/2, W] (luma rows, then interleaved UV rows; any leading batch
+    axes). Returns [..., H, W, 3] uint8. Element-wise arithmetic only, so a frame converts to the
+    same bits alone or in a batch."""
     import torch
-    w = width or nv12.shape[1]
+    w = width or nv12.shape[-1]
+    lead = tuple(nv12.shape[:-2])
     h2, w2 = height // 2, w // 2
-    y = nv12[:height, :w].to(torch.float32)
-    uv = nv12[height:height + h2, :w].reshape(h2, w2, 2).to(torch.float32) - 128.0
-    chroma = uv @ _uv_matrix(nv12.device, torch.float32)              # [H/2, W/2, 3]
-    luma = (y - 16.0).mul_(1.164).add_(0.5)                            # +0.5: round on the cast
-    rgb = luma.view(h2, 2, w2, 2, 1) + chroma.view(h2, 1, w2, 1, 3)     # [H/2, 2, W/2, 2, 3]
-    return rgb.clamp_(0, 255).to(torch.uint8).view(height, w, 3)
+    y = nv12[..., :height, :w].to(torch.float32)
+    uv = nv12[..., height:height + h2, :w].reshape(*lead, h2, w2, 2).to(torch.float32) - 128.0
+    u, v = uv[..., 0], uv[..., 1]
+    (_, gu, bu), (rv, gv, _) = _UV2RGB
+    chroma = torch.stack([rv * v, gu * u + gv * v, bu * u], -1)                # [..., H/2, W/2, 3]
+    luma = (y - 16.0).mul_(1.164).add_(0.5)                                    # +0.5: round on the cast
+    rgb = luma.view(*lead, h2, 2, w2, 2, 1) + chroma.view(*lead, h2, 1, w2, 1, 3)
+    return rgb.clamp_(0, 255).to(torch.uint8).view(*lead, height, w, 3)
+
+
+def make_rgb(frames) -> None:
+    """Gives NV12-only frames their RGB image, converting frames of one size and device together
+    (a handful of launches for the batch instead of per frame); each frame's image is its own
+    contiguous slice of the batch's result."""
+    import torch
+    groups: dict = {}
+    for f in frames:
+        if not f.has_rgb and f.nv12 is not None:
+            groups.setdefault((tuple(f.nv12.shape), str(f.nv12.device)), []).append(f)
+    for (shape, _), fs in groups.items():
+        if len(fs) == 1:
+            fs[0].image  # noqa: B018  (made on first use)
+            continue
+        dev = fs[0].nv12.device
+        with torch.cuda.device(dev) if dev.type == "cuda" else contextlib.nullcontext():
+            rgb = nv12_to_rgb(torch.stack([f.nv12 for f in fs]), shape[0] * 2 // 3)
+        for f, img in zip(fs, rgb.unbind(0)):
+            f.set_rgb_from_nv12(img)
 
 
 def rgb_to_nv12(rgb):

@@ -66,8 +66,8 @@ class _Pixels:
         if cx2 <= cx1 or cy2 <= cy1:
             return
         img = img[cy1:cy2, cx1:cx2]
-        ys, xs = np.mgrid[cy1 + y0:cy2 + y0, cx1 + x0:cx2 + x0]
-        idx = (ys * self.w + xs).ravel().astype(np.int64)
+        idx = (np.arange(cy1 + y0, cy2 + y0, dtype=np.int64)[:, None] * self.w
+               + np.arange(cx1 + x0, cx2 + x0, dtype=np.int64)[None, :]).ravel()
         rgb = img.reshape(-1, 3)
         if mask is not None:
             m = mask[cy1:cy2, cx1:cx2].ravel()
@@ -204,6 +204,8 @@ def draw_batch(frames, **style) -> None:
     import torch
 
     from . import transfers
+    from .color import make_rgb
+    make_rgb(frames)  # NV12-only frames converted together
     parts, imgs = [], []
     for f in frames:
         img = f.image
