@@ -29,10 +29,11 @@ class _Pixels:
         self.next_rank += 1
         return self.next_rank - 1
 
-    def _add(self, idx: np.ndarray, rgb: np.ndarray, rank: int | None = None) -> None:
+    def _add(self, idx: np.ndarray, rgb: np.ndarray) -> None:
+        """One run, ranked after every run so far."""
         self.idx.append(idx)
         self.rgb.append(rgb)
-        self.ranks.append(np.full(len(idx), self.take_rank() if rank is None else rank, np.int64))
+        self.ranks.append(np.full(len(idx), self.take_rank(), np.int64))
 
     def rects(self, boxes: np.ndarray, colors: np.ndarray, ranks: np.ndarray) -> None:
         """Filled rectangles [K, 4] (x2/y2 exclusive, clipped), colours [K, 3], ranks [K], at once."""

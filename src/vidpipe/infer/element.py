@@ -663,4 +663,3 @@ class Infer(Element):
 
     def stop(self) -> None:
         self._cache.clear()
-
