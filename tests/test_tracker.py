@@ -278,3 +278,39 @@ def test_small_iou_is_the_batched_iou_to_the_bit():
         assert np.array_equal(_iou_small(a, b), batched_iou(a, b))
     zero = np.array([[5.0, 5, 5, 5]])                 # an empty box: 0, not NaN
     assert _iou_small(zero, zero)[0, 0] == 0 == batched_iou(zero, zero)[0, 0]
+
+
+@pytest.mark.parametrize("algo", ["iou", "sort", "bytetrack"])
+def test_dense_and_padded_matching_agree_exactly(algo, monkeypatch):
+    """Few streams match through one IoU matrix across streams, many through per-stream padding:
+    the same ids, confidences, shadows and ended tracks either way, in the same order (crowded
+    scenes, so the Hungarian solver runs in both)."""
+    from vidpipe.track import TrackerCore, make_params
+    from vidpipe.track import core as track_core
+
+    def run(dense_pairs):
+        monkeypatch.setattr(track_core, "DENSE_PAIRS", dense_pairs)
+        rng = np.random.default_rng(11)
+        core = TrackerCore(make_params(algo))
+        s, n = 5, 8
+        pos = rng.uniform(0, 200, (s, n, 2))      # crowded: boxes overlap, matches are ambiguous
+        vel = rng.uniform(-3, 3, (s, n, 2))
+        out = []
+        for t in range(60):
+            p = pos + vel * t + rng.normal(0, 2, pos.shape)
+            boxes = np.concatenate([p, p + 40], 2)
+            present = rng.uniform(0, 1, (s, n)) > 0.1
+            keys = np.arange(s) if t % 4 else np.arange(0, s, 2)
+            fr = np.concatenate([np.full(int(present[k].sum()), j) for j, k in enumerate(keys)]).astype(np.int64)
+            bx = np.concatenate([boxes[k][present[k]] for k in keys])
+            sc = rng.uniform(0.05, 1, len(bx))
+            r = core.update(keys, np.full(len(keys), t), np.ones(len(keys), bool), fr, bx, sc,
+                            (np.arange(len(bx)) % 2).astype(np.int64))
+            out.append((r.object_id.tolist(), r.confidence.tolist(), [(a, b, c) for a, b, c, *_ in r.shadows],
+                        [(x.source_id, x.object_id) for x in r.terminated], [x.object_id for x in r.confirmed]))
+        return out
+    calls = []
+    dense = track_core._assign_dense
+    monkeypatch.setattr(track_core, "_assign_dense", lambda *a: calls.append(1) or dense(*a))
+    assert run(1 << 30) == run(0)
+    assert len(calls) > 50

@@ -109,6 +109,42 @@ def _pad(keys: np.ndarray, values: np.ndarray, fill: float) -> tuple[np.ndarray,
     return padded, index, uniq
 
 
+DENSE_PAIRS = 4096  # up to this many track x detection pairs, one IoU matrix across streams (measured: faster
+#                     to about 8 streams x 9 objects; the padded form beyond)
+
+
+def _assign_dense(t_key, t_box, t_cls, d_key, d_box, d_cls, min_iou: float, match_class: bool):
+    """assign() for a few hundred tracks and detections: one IoU matrix over all of them, pairs
+    of different streams zeroed, instead of padding both sides per stream. The same IoU bits and
+    the same pairs in the same order as the padded form: unique matches by stream and track row,
+    then each stream that needs the Hungarian solver, by stream."""
+    iou = batched_iou(t_box, d_box)
+    other = t_key[:, None] != d_key[None, :]
+    if match_class:
+        other |= t_cls[:, None] != d_cls[None, :]
+    iou[other] = 0.0
+    cand = iou >= max(min_iou, 1e-9)
+    r, c = np.nonzero(cand)
+    if not len(r):
+        return r, c, iou[r, c]
+    rows_n = np.bincount(r, minlength=len(t_key))
+    cols_n = np.bincount(c, minlength=len(d_key))
+    ambiguous = np.union1d(t_key[rows_n > 1], d_key[cols_n > 1])
+    keep = ~np.isin(t_key[r], ambiguous) if len(ambiguous) else np.ones(len(r), bool)
+    r, c = r[keep], c[keep]
+    o = np.lexsort((r, t_key[r]))
+    rows, cols = [r[o]], [c[o]]
+    for k in ambiguous.tolist():
+        tr, dr = np.nonzero(t_key == k)[0], np.nonzero(d_key == k)[0]
+        sub = iou[np.ix_(tr, dr)]
+        r2, c2 = linear_sum_assignment(-sub)
+        ok = sub[r2, c2] >= max(min_iou, 1e-9)
+        rows.append(tr[r2[ok]])
+        cols.append(dr[c2[ok]])
+    rows_a, cols_a = np.concatenate(rows), np.concatenate(cols)
+    return rows_a, cols_a, iou[rows_a, cols_a]
+
+
 def _rows(a: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """a[rows], without the copy when rows selects every row (in order: rows come from nonzero)."""
     return a if len(rows) == len(a) else a[rows]
@@ -140,6 +176,8 @@ def assign(t_key: np.ndarray, t_box: np.ndarray, t_cls: np.ndarray, d_key: np.nd
         return r, c, iou[r, c]
     if not len(t_key) or not len(d_key):
         return np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros(0)
+    if len(t_key) * len(d_key) <= DENSE_PAIRS:
+        return _assign_dense(t_key, t_box, t_cls, d_key, d_box, d_cls, min_iou, match_class)
     keys = np.union1d(t_key, d_key)
     tk, dk = np.searchsorted(keys, t_key), np.searchsorted(keys, d_key)
     # pad both sides over the same stream axis
@@ -229,8 +267,7 @@ class TrackerCore:
         """One step for a set of frames of distinct streams.
 
         frame_keys/frame_nums/detected: per frame; d_*: detections with d_frame = their frame's
-        row. Frames with detected=False (the detector skipped them) only advance the tracks.
-"""
+        row. Frames with detected=False (the detector skipped them) only advance the tracks."""
         p = self.p
         kalman_on = p.motion == "kalman"
         nd = len(d_box)
@@ -242,7 +279,7 @@ class TrackerCore:
         one = len(frame_keys) == 1
         in_batch = self.key == frame_keys[0] if one else np.isin(self.key, frame_keys)
         if n_tracks:
-            if np.count_nonzero(in_batch) == n_tracks:  # every track is of a stream in this batch: no gather and scatter
+            if np.count_nonzero(in_batch) == n_tracks:  # all tracks' streams are in the batch: in place
                 self.age += 1
                 if kalman_on:
                     kalman.predict(self.mean, self.cov)
