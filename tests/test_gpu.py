@@ -629,3 +629,32 @@ def test_secondary_classifier_on_the_gpu_matches_the_cpu(tmp_path):
     assert len(gpu) == 18 and [g[:2] for g in gpu] == [c[:2] for c in cpu]
     assert all(g[0] == g[1] for g in gpu)  # and right
     np.testing.assert_allclose([g[2] for g in gpu], [c[2] for c in cpu], atol=0.02)
+
+
+@pytest.mark.needs_cuda
+def test_nvdec_in_a_worker_process_gives_the_same_frames(h264_squares, tmp_path):
+    """urisrc nvdec-process=1: the same NV12 frames as decoding in this process, bit for bit;
+    a missing file is the same clear error; the stream can be closed half way."""
+    import torch
+
+    from vidpipe.errors import MediaError
+    from vidpipe.gpu.decode import NvDecReader
+    from vidpipe.gpu.decode_process import ProcessNvDecReader
+    here = [f.nv12 for f in NvDecReader(h264_squares)]
+    r = ProcessNvDecReader(h264_squares)
+    there = [f.nv12 for f in r]
+    r.close()
+    assert len(there) == len(here) >= 20
+    assert all(torch.equal(a, b) for a, b in zip(here, there))
+    half = ProcessNvDecReader(h264_squares)
+    for n, _ in enumerate(half):
+        if n == 3:
+            break
+    half.close()
+    with pytest.raises(MediaError, match="no such file"):
+        ProcessNvDecReader(str(tmp_path / "missing.h264"))
+    srcs = [make_element("urisrc", uri=h264_squares, device="cuda:0", nvdec_process=True) for _ in range(2)]
+    p = muxed(srcs, make_element("fakesink", "sink"))
+    p.run()
+    assert [s.decoder for s in srcs] == ["nvdec", "nvdec"]
+    assert p["sink"].stats["frames"] == 2 * len(here)

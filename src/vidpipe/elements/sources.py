@@ -34,6 +34,9 @@ class UriSource(Source):
     num_buffers = Prop(int, -1, "stop after this many frames (-1: all)")
     decode_threads = Prop(int, 0, "FFmpeg decoder threads (0: automatic)")
     device = Prop(str, "cpu", "where frames are decoded: cpu or cuda:N")
+    nvdec_process = Prop(bool, False, "device=cuda files: decode in a worker process (one per GPU, shared by all "
+                         "such sources; frames stay on the GPU), so decoding never waits for this "
+                         "process's Python threads")
     live = Prop(bool, False, "behave like a camera: emit frames in real time (paced by their timestamps)")
     reconnect_interval = Prop(float, 0.5, "first wait before reconnecting a lost network stream (seconds; "
                               "doubles up to reconnect-max)", minimum=0.05)
@@ -79,7 +82,7 @@ class UriSource(Source):
         self.network = is_network(self.path)
         self.reader = self._open()
         r = self.reader
-        self.decoder = "nvdec" if type(r).__name__ == "NvDecReader" else \
+        self.decoder = "nvdec" if type(r).__name__ in ("NvDecReader", "ProcessNvDecReader") else \
             ("ffmpeg+upload" if type(r).__name__ == "UploadReader" else "ffmpeg")
         if (self.live or self.network) and self.src_pad.peer is not None:
             self.src_pad.peer.leaky = True  # live: drop the oldest frames rather than fall behind
@@ -201,6 +204,9 @@ class UriSource(Source):
         plain_file = not is_image_sequence(self.path) and not is_network(self.path)
         if plain_file and have_nvdec():
             try:
+                if self.nvdec_process:
+                    from ..gpu.decode_process import ProcessNvDecReader
+                    return ProcessNvDecReader(self.path, self._device)
                 return NvDecReader(self.path, self._device)
             except UnsupportedCodecError as e:
                 log.warning("%s; decoding on the CPU and uploading frames instead", e)

@@ -1,0 +1,194 @@
+"""NVDEC in a separate process, so that decoding never waits for the pipeline's GIL.
+
+PyNvVideoCodec's Decode() gives the GIL up and takes it back inside each call, so in one process
+every decoding thread waits whenever another thread runs Python (one busy Python thread slows a
+decoder to a quarter: benchmarks/RESULTS.md). With `urisrc nvdec-process=1` the decoders run in
+a worker process (one per GPU, started on first use, shared by all such sources). Each stream
+gets a ring of NV12 buffers in GPU memory that both processes map (CUDA IPC); the worker decodes
+into a free slot and says so through a pipe, the source copies the slot into a tensor of its
+own and hands the slot back. Frames never leave the GPU; what crosses the pipe per frame is a
+few integers.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+import queue
+import threading
+from typing import Iterator
+
+from ..errors import MediaError, UnsupportedCodecError
+from ..media.reader import DecodedFrame, uri_to_path
+
+log = logging.getLogger("vidpipe")
+RING = 6  # NV12 buffers per stream shared with the worker
+_OPEN_TIMEOUT_S = 120.0  # the first open also starts the worker (imports torch, creates a CUDA context)
+
+_workers: dict[int, _Worker] = {}
+_workers_lock = threading.Lock()
+
+
+class _Worker:
+    """The parent's end: the worker process, its pipe and one queue of messages per stream."""
+
+    def __init__(self, index: int):
+        import multiprocessing as mp
+
+        import torch.multiprocessing  # noqa: F401  (CUDA tensors then cross pipes as IPC handles)
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=serve, args=(child, index), daemon=True, name=f"vidpipe-nvdec{index}")
+        self.proc.start()
+        child.close()
+        self.alive = True
+        self.streams: dict[int, queue.Queue] = {}
+        self._ids = itertools.count()
+        self._send_lock = threading.Lock()
+        threading.Thread(target=self._dispatch, daemon=True, name=f"vidpipe:nvdec-process{index}").start()
+
+    def send(self, *msg) -> None:
+        with self._send_lock:
+            self.conn.send(msg)
+
+    def open(self, path: str) -> tuple[int, queue.Queue]:
+        sid = next(self._ids)
+        q: queue.Queue = queue.Queue()
+        self.streams[sid] = q
+        self.send("open", sid, path)
+        return sid, q
+
+    def _dispatch(self) -> None:
+        try:
+            while True:
+                msg = self.conn.recv()
+                q = self.streams.get(msg[1])
+                if q is not None:
+                    q.put(msg)
+        except (EOFError, OSError):
+            self.alive = False
+            for q in list(self.streams.values()):
+                q.put(("died", None))
+
+
+def _worker_for(index: int) -> _Worker:
+    with _workers_lock:
+        w = _workers.get(index)
+        if w is None or not w.alive:
+            w = _workers[index] = _Worker(index)
+        return w
+
+
+class ProcessNvDecReader:
+    """NvDecReader's interface (width, height, fps, codec, errors, iteration of NV12 frames),
+    decoded by the worker process."""
+
+    def __init__(self, uri: str, device: str = "cuda:0"):
+        import torch
+        path = uri_to_path(uri)
+        if not os.path.exists(path):
+            raise MediaError(f"{path}: no such file; check the path")
+        if os.path.isdir(path):
+            raise MediaError(f"{path}: is a folder, not a video file")
+        self.uri = uri
+        self.device = torch.device(device)
+        self._worker = _worker_for(self.device.index or 0)
+        self._sid: int | None = None
+        self._sid, self._q = self._worker.open(os.path.abspath(path))
+        try:
+            msg = self._q.get(timeout=_OPEN_TIMEOUT_S)
+        except queue.Empty:
+            self.close()
+            raise MediaError(f"{path}: the NVDEC worker process did not answer in {_OPEN_TIMEOUT_S:.0f} s") from None
+        if msg[0] != "opened":
+            self.close()
+            if msg[0] == "error":
+                raise (UnsupportedCodecError if msg[2] == "UnsupportedCodecError" else MediaError)(msg[3])
+            raise MediaError(f"{path}: the NVDEC worker process ended; see its messages above")
+        meta, self._ring = msg[2], msg[3]
+        self.width, self.height = meta["width"], meta["height"]
+        self.fps, self.codec = meta["fps"], meta["codec"]
+        self.frame_count = 0
+        self.duration_s = None
+        self.errors = 0
+
+    def __iter__(self) -> Iterator[DecodedFrame]:
+        import torch
+        with torch.cuda.device(self.device):
+            copied = torch.cuda.Event()
+            while self._sid is not None:
+                msg = self._q.get()
+                if msg[0] == "frame":
+                    _, _, slot, i, self.errors = msg
+                    nv12 = self._ring[slot].clone()
+                    copied.record()
+                    copied.synchronize()  # the slot is read: the worker may decode into it again
+                    self._worker.send("free", self._sid, slot)
+                    yield DecodedFrame(None, i / self.fps, i, nv12=nv12)
+                elif msg[0] == "eos":
+                    self.errors = msg[2]
+                    return
+                else:
+                    raise MediaError(f"{self.uri}: the NVDEC worker process ended while decoding")
+
+    def close(self) -> None:
+        sid, self._sid = self._sid, None
+        if sid is not None:
+            self._worker.streams.pop(sid, None)
+            if self._worker.alive:
+                self._worker.send("close", sid)
+        self._ring = None
+
+
+def serve(conn, index: int) -> None:
+    """The worker process: decodes each opened stream in its own thread into its ring."""
+    import torch
+    import torch.multiprocessing  # CUDA tensors cross the pipe as IPC handles (the ring)
+
+    from .decode import NvDecReader
+    torch.cuda.set_device(index)
+    send_lock = threading.Lock()
+    free: dict[int, queue.Queue] = {}
+
+    def send(*msg) -> None:
+        with send_lock:
+            conn.send(msg)
+
+    def run(sid: int, path: str) -> None:
+        try:
+            reader = NvDecReader(path, f"cuda:{index}")
+        except Exception as e:  # reported to the source, which raises it there
+            send("error", sid, type(e).__name__, str(e))
+            return
+        h, w = reader.height, reader.width
+        ring = torch.empty((RING, h * 3 // 2, w), dtype=torch.uint8, device=f"cuda:{index}")
+        slots = free[sid]
+        for s in range(RING):
+            slots.put(s)
+        send("opened", sid, {"width": w, "height": h, "fps": reader.fps, "codec": reader.codec}, ring)
+        done = torch.cuda.Event()
+        for i, nv12 in enumerate(reader.frames_nv12()):
+            slot = slots.get()
+            if slot is None:  # closed
+                return
+            ring[slot].copy_(nv12[:h * 3 // 2, :w])
+            done.record()
+            done.synchronize()
+            send("frame", sid, slot, i, reader.errors)
+        for _ in range(RING):  # the ring lives until the source has copied every slot back
+            if slots.get() is None:
+                return
+        send("eos", sid, reader.errors)
+
+    while True:
+        try:
+            kind, sid, *rest = conn.recv()
+        except (EOFError, OSError):
+            return
+        if kind == "open":
+            free[sid] = queue.Queue()
+            threading.Thread(target=run, args=(sid, rest[0]), daemon=True).start()
+        elif kind == "free" and sid in free:
+            free[sid].put(rest[0])
+        elif kind == "close" and sid in free:
+            free.pop(sid).put(None)
