@@ -35,6 +35,13 @@ def test_missing_file(tmp_path, detector):
     assert not (tmp_path / "o.mp4").exists()
 
 
+def test_nvdec_process_without_cuda_is_one_clear_error(tmp_path, clip):
+    r = cli("run", clip[0], "--nvdec-process", "--out", str(tmp_path / "o.mp4"))
+    assert r.returncode == 2
+    assert "--nvdec-process" in one_error_line(r) and "--device cuda" in r.stderr
+    assert not (tmp_path / "o.mp4").exists()
+
+
 def test_truncated_mp4(tmp_path, clip, detector):
     data = open(clip[0], "rb").read()
     bad = tmp_path / "truncated.mp4"

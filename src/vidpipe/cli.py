@@ -112,6 +112,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _summary(perf, time.perf_counter() - t0, [])
         return 130 if p.interrupted else 0
     uris = args.uris or [assets.default_clip()]
+    if args.nvdec_process and args.device == "cpu":
+        raise VidpipeError("--nvdec-process moves NVDEC decoding into a worker process; it needs --device cuda")
     if args.config and args.model:
         raise VidpipeError("give --config or --model, not both")
     infer_props: dict = {}
@@ -145,7 +147,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     rec_props = {"smart_record": 1, "smart_rec_dir_path": args.smart_record, "smart_rec_cache": 15,
                  "smart_rec_file_prefix": "vidpipe", **({"device": "cpu"} if args.device != "cpu" else {})} \
         if args.smart_record else {}
-    flow.capture(*uris, file_loop=args.file_loop, **rec_props).infer(name="primary-infer", **infer_props)
+    flow.capture(*uris, file_loop=args.file_loop, **rec_props, **_source_props(args)).infer(name="primary-infer",
+                                                                                          **infer_props)
     if args.tracker:
         flow.track(args.tracker)
     if args.analytics:
@@ -232,6 +235,10 @@ def _record_on(pipeline, label: str, before: float, after: float, quiet: bool) -
     pipeline.smart_record.on_done.append(done)
 
 
+def _source_props(args: argparse.Namespace) -> dict:
+    return {"nvdec_process": True} if args.nvdec_process else {}
+
+
 def _run_rtsp(args: argparse.Namespace, uris: list[str], infer_props: dict, out: str) -> int:
     """`vidpipe run ... --out rtsp://HOST:PORT/PATH`: serve the annotated video over RTSP."""
     from urllib.parse import urlparse
@@ -241,7 +248,7 @@ def _run_rtsp(args: argparse.Namespace, uris: list[str], infer_props: dict, out:
 
     u = urlparse(out)
     flow = Flow(batch_size=args.batch_size or len(uris), device=args.device,
-                batched_push_timeout=40000).capture(*uris, file_loop=args.file_loop)
+                batched_push_timeout=40000).capture(*uris, file_loop=args.file_loop, **_source_props(args))
     flow.infer(name="primary-infer", **infer_props)
     if args.tracker:
         flow.track(args.tracker)
@@ -373,6 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pipeline", help="run a pipeline YAML file instead")
     r.add_argument("--out", help="output video path (.mp4/.mkv; %%d = stream id); default vidpipe-out/NAME.mp4")
     r.add_argument("--device", default="cpu", help="cpu or cuda:N (default cpu)")
+    r.add_argument("--nvdec-process", action="store_true", help="with --device cuda: decode the files in a worker "
+                   "process, so decoding never waits for the pipeline's Python (faster up to about 16 streams; "
+                   "see docs/gpu.md)")
     r.add_argument("--batch-size", type=int, default=0, help="frames per batch (default: number of inputs)")
     r.add_argument("--conf", type=float, help="detection threshold for all classes (default model: 0.4)")
     r.add_argument("--tracker", choices=["iou", "sort", "bytetrack"], help="track objects (object ids in the output)")
