@@ -128,6 +128,8 @@ class ProcessNvDecReader:
                 elif msg[0] == "eos":
                     self.errors = msg[2]
                     return
+                elif msg[0] == "error":
+                    raise MediaError(msg[3])
                 else:
                     raise MediaError(f"{self.uri}: the NVDEC worker process ended while decoding")
 
@@ -167,14 +169,18 @@ def serve(conn, index: int) -> None:
             slots.put(s)
         send("opened", sid, {"width": w, "height": h, "fps": reader.fps, "codec": reader.codec}, ring)
         done = torch.cuda.Event()
-        for i, nv12 in enumerate(reader.frames_nv12()):
-            slot = slots.get()
-            if slot is None:  # closed
-                return
-            ring[slot].copy_(nv12[:h * 3 // 2, :w])
-            done.record()
-            done.synchronize()
-            send("frame", sid, slot, i, reader.errors)
+        try:
+            for i, nv12 in enumerate(reader.frames_nv12()):
+                slot = slots.get()
+                if slot is None:  # closed
+                    return
+                ring[slot].copy_(nv12[:h * 3 // 2, :w])
+                done.record()
+                done.synchronize()
+                send("frame", sid, slot, i, reader.errors)
+        except Exception as e:  # the source raises it
+            send("error", sid, type(e).__name__, f"{path}: decoding failed: {e}")
+            return
         for _ in range(RING):  # the ring lives until the source has copied every slot back
             if slots.get() is None:
                 return
