@@ -6,8 +6,8 @@ decoder to a quarter: benchmarks/RESULTS.md). With `urisrc nvdec-process=1` the 
 a worker process (one per GPU, started on first use, shared by all such sources). Each stream
 gets a ring of NV12 buffers in GPU memory that both processes map (CUDA IPC); the worker decodes
 into a free slot and says so through a pipe, the source copies the slot into a tensor of its
-own and hands the slot back. Frames never leave the GPU; what crosses the pipe per frame is a
-few integers.
+own and hands the slot back once that copy has finished (checked without waiting, several slots
+per message). Frames never leave the GPU; what crosses the pipe per frame is a few integers.
 """
 from __future__ import annotations
 
@@ -106,6 +106,7 @@ class ProcessNvDecReader:
                 raise (UnsupportedCodecError if msg[2] == "UnsupportedCodecError" else MediaError)(msg[3])
             raise MediaError(f"{path}: the NVDEC worker process ended; see its messages above")
         meta, self._ring = msg[2], msg[3]
+        self._copying: list = []  # (slot, event after its copy): slots handed back once copied
         self.width, self.height = meta["width"], meta["height"]
         self.fps, self.codec = meta["fps"], meta["codec"]
         self.frame_count = 0
@@ -115,25 +116,43 @@ class ProcessNvDecReader:
     def __iter__(self) -> Iterator[DecodedFrame]:
         import torch
         with torch.cuda.device(self.device):
-            copied = torch.cuda.Event()
             while self._sid is not None:
-                msg = self._q.get()
+                try:
+                    msg = self._q.get_nowait()
+                except queue.Empty:  # before waiting, hand back every slot: the worker may need one
+                    self._release(wait=True)
+                    msg = self._q.get()
                 if msg[0] == "frame":
                     _, _, slot, i, self.errors = msg
+                    self._release(wait=False)
                     nv12 = self._ring[slot].clone()
+                    copied = torch.cuda.Event()
                     copied.record()
-                    copied.synchronize()  # the slot is read: the worker may decode into it again
-                    self._worker.send("free", self._sid, slot)
+                    self._copying.append((slot, copied))
                     yield DecodedFrame(None, i / self.fps, i, nv12=nv12)
                 elif msg[0] == "eos":
                     self.errors = msg[2]
+                    self._release(wait=True)
                     return
                 elif msg[0] == "error":
                     raise MediaError(msg[3])
                 else:
                     raise MediaError(f"{self.uri}: the NVDEC worker process ended while decoding")
 
+    def _release(self, wait: bool) -> None:
+        """Hands back the slots whose copies have finished (all of them, waiting, with wait=True):
+        one message for several slots, and no wait per frame."""
+        done = []
+        while self._copying and (wait or self._copying[0][1].query()):
+            slot, ev = self._copying.pop(0)
+            ev.synchronize()
+            done.append(slot)
+        if done and self._sid is not None:
+            self._worker.send("free", self._sid, done)
+
     def close(self) -> None:
+        if getattr(self, "_copying", None):
+            self._release(wait=True)  # the ring is not read after this
         sid, self._sid = self._sid, None
         if sid is not None:
             self._worker.streams.pop(sid, None)
@@ -181,10 +200,10 @@ def serve(conn, index: int) -> None:
         except Exception as e:  # the source raises it
             send("error", sid, type(e).__name__, f"{path}: decoding failed: {e}")
             return
+        send("eos", sid, reader.errors)
         for _ in range(RING):  # the ring lives until the source has copied every slot back
             if slots.get() is None:
                 return
-        send("eos", sid, reader.errors)
 
     while True:
         try:
@@ -195,6 +214,7 @@ def serve(conn, index: int) -> None:
             free[sid] = queue.Queue()
             threading.Thread(target=run, args=(sid, rest[0]), daemon=True).start()
         elif kind == "free" and sid in free:
-            free[sid].put(rest[0])
+            for slot in rest[0]:
+                free[sid].put(slot)
         elif kind == "close" and sid in free:
             free.pop(sid).put(None)
