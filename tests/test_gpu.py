@@ -242,6 +242,44 @@ def test_fixed_shape_nms_keeps_exactly_what_torchvision_keeps():
     assert int(table[..., 6].sum()) == len(select(*cand, thr, None, None)[0])
 
 
+@torch_only
+def test_infer_takes_the_graphed_selection_and_falls_back_when_it_is_flagged(nanodet_ini):
+    """The infer element's completion: the kept-boxes table from the graph gives the objects the
+    exact selection gives; a table whose status flags a frame is not used (select runs instead,
+    counted)."""
+    import torch
+
+    from vidpipe.core.meta import Batch
+    from vidpipe.infer.parsers.pytorch import select_fixed
+    from vidpipe.infer.preprocess import Transform
+
+    class Done:  # the copy's event: already finished on the CPU
+        def synchronize(self):
+            pass
+    infer = make_element("infer", config_file_path=nanodet_ini(batch=3), device="cpu", backend="torch")
+    infer.start()
+    assert infer._device_nms
+    cand = _clustered_candidates(7, frames=3)
+    cand = (cand[0], cand[1], cand[2].clamp(max=2))
+    tf = [Transform(1.0, 1.0, 0, 0)] * 3
+
+    def objects(selected):
+        batch = Batch([Frame(np.zeros((416, 416, 3), np.uint8), i, 0) for i in range(3)])
+        infer._device_objects(batch, cand, tf, selected)
+        return [sorted((o.class_id, round(o.confidence, 5), tuple(round(v, 3) for v in o.bbox.as_xyxy()))
+                       for o in f.objects) for f in batch.frames]
+
+    exact = objects(None)
+    assert sum(map(len, exact)) > 10
+    table, status = select_fixed(*cand, infer._thr_t, infer._filtered_t, infer._nms_iou)
+    assert status.tolist() == [0, 0]
+    flat = torch.cat([table.reshape(-1), status])
+    assert objects((flat.clone(), tuple(table.shape), Done())) == exact and infer.selection_fallbacks == 0
+    flagged = torch.cat([torch.zeros(table.numel()), torch.tensor([0.0, 1.0])])  # "a frame did not settle"
+    assert objects((flagged, tuple(table.shape), Done())) == exact and infer.selection_fallbacks == 1
+    assert len(infer._staging) == 2  # both buffers handed back for reuse
+
+
 def _objects_by_frame(pipeline, element):
     got = {}
     element.src_pad.add_probe(lambda pad, b: got.update(
