@@ -224,6 +224,9 @@ def main_tracker(args: argparse.Namespace) -> int:
         sv = r["supervision_obj_per_s"]
         print(f"{r['streams']:>8}{r['objects_per_frame']:>9}{r['vidpipe_obj_per_s']:>15}"
               f"{sv if sv is not None else 'n/a':>19}{(str(r['ratio']) + 'x') if r['ratio'] else '':>8}", flush=True)
+    wrong = [w for w in map(bt.check, rows) if w]
+    print("outputs: " + ("; ".join(f"{r['streams']}x{r['objects_per_frame']} ids {r['ids_vidpipe']}/"
+                                   f"{r['ids_supervision']}" for r in rows if "ids_vidpipe" in r) or "not checked"))
     result = {"machine": machine(), "throughput": rows}
     try:
         os.sched_setaffinity(0, set(range(os.cpu_count() or 1)))
@@ -241,7 +244,7 @@ def main_tracker(args: argparse.Namespace) -> int:
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(result, fh, indent=2)
-    return 0
+    return finish(wrong)
 
 
 def main_rtsp(args: argparse.Namespace) -> int:

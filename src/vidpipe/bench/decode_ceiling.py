@@ -15,27 +15,8 @@ import statistics
 import subprocess
 import sys
 import threading
-import time
 
-
-def _decode(clip: str, streams: int, frames: int) -> float:
-    """Frames per second over all threads, each decoding `frames` frames (file reopened at its end)."""
-    from ..gpu.decode import NvDecReader
-    counts = [0] * streams
-
-    def work(i: int) -> None:
-        while counts[i] < frames:
-            for _ in NvDecReader(clip).frames_nv12():
-                counts[i] += 1
-                if counts[i] >= frames:
-                    break
-    threads = [threading.Thread(target=work, args=(i,), daemon=True) for i in range(streams)]
-    t0 = time.perf_counter()
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sum(counts) / (time.perf_counter() - t0)
+from .gpu import nvdec_only
 
 
 def decoder_utilisation(clip: str, streams: int, frames: int) -> dict:
@@ -45,7 +26,7 @@ def decoder_utilisation(clip: str, streams: int, frames: int) -> dict:
                                stderr=subprocess.DEVNULL, text=True)
     except OSError:
         mon = None
-    fps = _decode(clip, streams, frames)
+    fps = nvdec_only(clip, streams, frames)
     util: list[float] = []
     if mon is not None:
         mon.terminate()
@@ -65,7 +46,7 @@ def decoder_utilisation(clip: str, streams: int, frames: int) -> dict:
 
 def gil_wait(clip: str, streams: int, frames: int) -> dict:
     """Decoder FPS alone and beside a pure-Python thread, at two switch intervals."""
-    out = {"streams": streams, "alone": round(_decode(clip, streams, frames))}
+    out = {"streams": streams, "alone": round(nvdec_only(clip, streams, frames))}
     default = sys.getswitchinterval()
     for interval in (default, 0.0005):
         stop = threading.Event()
@@ -78,7 +59,7 @@ def gil_wait(clip: str, streams: int, frames: int) -> dict:
         t = threading.Thread(target=spin, daemon=True)
         try:
             t.start()
-            out[f"beside_python_{interval * 1e3:g}ms"] = round(_decode(clip, streams, frames))
+            out[f"beside_python_{interval * 1e3:g}ms"] = round(nvdec_only(clip, streams, frames))
         finally:
             stop.set()
             t.join()

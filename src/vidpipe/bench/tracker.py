@@ -3,7 +3,9 @@ same detections in the same run, and (with a clip) how the two trackers agree on
 
 Throughput: S streams x N objects per frame, boxes moving with noise; vidpipe tracks all
 streams' frames of one time step in one batched update (as in a pipeline after streammux);
-supervision runs one ByteTrack per stream. Pinned to one CPU core.
+supervision runs one ByteTrack per stream. Pinned to one CPU core. Outputs are checked too
+(untimed): vidpipe must give ids to as many of the last frame's objects as supervision, and no
+more than 5% more distinct ids (the scene has no occlusion: one id per object).
 """
 from __future__ import annotations
 
@@ -56,6 +58,47 @@ def _supervision(scene, streams: int, objects: int) -> float | None:
     return time.perf_counter() - t0
 
 
+def _outputs(scene, streams: int, objects: int) -> dict:
+    """What each tracker made of the scene (untimed): the share of the last frame's detections
+    that carry an id, and how many distinct ids were given (streams x objects when no track
+    breaks). The scene has no occlusion, so a sound tracker keeps every object under one id."""
+    import supervision as sv
+    core = TrackerCore(make_params("bytetrack", match_class=False))
+    keys = np.arange(streams)
+    d_key = np.repeat(keys, objects)
+    cls = np.zeros(streams * objects, np.int64)
+    ours: set = set()
+    for n, (boxes, scores) in enumerate(scene):
+        r = core.update(keys, np.full(streams, n), np.ones(streams, bool), d_key, boxes.reshape(-1, 4),
+                        scores.reshape(-1), cls)
+        ours |= set(zip(d_key[r.object_id >= 0].tolist(), r.object_id[r.object_id >= 0].tolist()))
+    trackers = [sv.ByteTrack() for _ in range(streams)]
+    theirs: set = set()
+    for boxes, scores in scene:
+        last = 0
+        for k in range(streams):
+            res = trackers[k].update_with_detections(sv.Detections(xyxy=boxes[k], confidence=scores[k],
+                                                                   class_id=np.zeros(objects, int)))
+            theirs |= {(k, int(t)) for t in res.tracker_id}
+            last += len(res)
+    return {"tracked_share_vidpipe": round(float((r.object_id >= 0).mean()), 3),
+            "tracked_share_supervision": round(last / (streams * objects), 3),
+            "ids_vidpipe": len(ours), "ids_supervision": len(theirs)}
+
+
+def check(row: dict) -> str | None:
+    """Why a row's outputs are not as good as supervision's on the same boxes, or None."""
+    if row.get("ids_supervision") is None:
+        return None
+    if row["tracked_share_vidpipe"] < row["tracked_share_supervision"] - 0.02:
+        return (f"{row['streams']} streams x {row['objects_per_frame']}: vidpipe tracks {row['tracked_share_vidpipe']:.1%} "
+                f"of the last frame's objects, supervision {row['tracked_share_supervision']:.1%}")
+    if row["ids_vidpipe"] > 1.05 * row["ids_supervision"]:
+        return (f"{row['streams']} streams x {row['objects_per_frame']}: vidpipe gave {row['ids_vidpipe']} ids, "
+                f"supervision {row['ids_supervision']} (broken tracks)")
+    return None
+
+
 def throughput(objects_list=(1, 10, 100), streams_list=(1, 16, 64), budget: int = 60_000) -> list[dict]:
     try:
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -72,7 +115,8 @@ def throughput(objects_list=(1, 10, 100), streams_list=(1, 16, 64), budget: int 
             total = frames * streams * objects
             rows.append({"streams": streams, "objects_per_frame": objects, "frames": frames,
                          "vidpipe_obj_per_s": round(total / ours), "supervision_obj_per_s": round(total / sv_t) if sv_t else None,
-                         "ratio": round(sv_t / ours, 2) if sv_t else None})
+                         "ratio": round(sv_t / ours, 2) if sv_t else None,
+                         **(_outputs(scene[:60], streams, objects) if sv_t else {})})
     return rows
 
 

@@ -30,6 +30,16 @@ def have_nvdec() -> bool:
     return True
 
 
+def video_file(uri: str) -> str:
+    """The local path of `uri`, checked to be an existing file (MediaError otherwise)."""
+    path = uri_to_path(uri)
+    if not os.path.exists(path):
+        raise MediaError(f"{path}: no such file; check the path")
+    if os.path.isdir(path):
+        raise MediaError(f"{path}: is a folder, not a video file")
+    return path
+
+
 class NvDecReader:
     """Iterates RGB uint8 [H, W, 3] CUDA tensors of a video file (H.264, H.265, AV1, VP9 ...)."""
 
@@ -37,11 +47,7 @@ class NvDecReader:
         import PyNvVideoCodec as nvc
         import torch
 
-        path = uri_to_path(uri)
-        if not os.path.exists(path):
-            raise MediaError(f"{path}: no such file; check the path")
-        if os.path.isdir(path):
-            raise MediaError(f"{path}: is a folder, not a video file")
+        path = video_file(uri)
         self.uri = uri
         self.device = torch.device(device)
         try:

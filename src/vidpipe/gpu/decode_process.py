@@ -19,7 +19,7 @@ import threading
 from typing import Iterator
 
 from ..errors import MediaError, UnsupportedCodecError
-from ..media.reader import DecodedFrame, uri_to_path
+from ..media.reader import DecodedFrame
 
 log = logging.getLogger("vidpipe")
 RING = 6  # NV12 buffers per stream shared with the worker
@@ -85,11 +85,9 @@ class ProcessNvDecReader:
 
     def __init__(self, uri: str, device: str = "cuda:0"):
         import torch
-        path = uri_to_path(uri)
-        if not os.path.exists(path):
-            raise MediaError(f"{path}: no such file; check the path")
-        if os.path.isdir(path):
-            raise MediaError(f"{path}: is a folder, not a video file")
+
+        from .decode import video_file
+        path = video_file(uri)
         self.uri = uri
         self.device = torch.device(device)
         self._worker = _worker_for(self.device.index or 0)

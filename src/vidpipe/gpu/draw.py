@@ -165,33 +165,20 @@ def overlay_pixels(frame, *, border_width: int = 2, font_scale: float = 0.45, sh
 _winner_buf: dict = {}
 
 
-def paint(image, idx, rgb, key=None) -> None:
-    """Writes the pixels (flat indices, RGB: numpy, or tensors on the image's device) into `image`
-    (torch [H, W, 3] uint8, any device); of a pixel's writes the last wins, or the one with the
-    largest key (key % len(idx) = the write's position, see _Pixels.arrays). Nothing waits for the
-    device: every write of a pixel carries its winner's colour, so duplicate writes agree."""
+def paint(image, idx, rgb, key) -> None:
+    """Writes pixels into `image` (torch [H, W, 3] uint8): flat indices, RGB and keys, tensors on
+    the image's device (see _Pixels.arrays). Of a pixel's writes the one with the largest key wins
+    (key % len(idx) is the write's position). Nothing waits for the device: every write of a
+    pixel carries its winner's colour, so duplicate writes agree."""
     import torch
-
-    from . import transfers
-    if not len(idx):
-        return
     dev = image.device
-    ti = idx if isinstance(idx, torch.Tensor) else torch.from_numpy(idx)
-    tc = rgb if isinstance(rgb, torch.Tensor) else torch.from_numpy(rgb)
-    tk = key if key is None or isinstance(key, torch.Tensor) else torch.from_numpy(key)
-    if ti.device != dev:
-        transfers.h2d(ti.numel() * 8 + tc.numel() + (0 if tk is None else tk.numel() * 8))
-        ti, tc = ti.to(dev, non_blocking=True), tc.to(dev, non_blocking=True)
-        tk = None if tk is None else tk.to(dev, non_blocking=True)
     n = image.shape[0] * image.shape[1]
-    key = (str(dev), n)
-    win = _winner_buf.get(key)
+    win = _winner_buf.get((str(dev), n))
     if win is None:
-        win = _winner_buf[key] = torch.empty(n, dtype=torch.int64, device=dev)
-    order = torch.arange(len(ti), device=dev) if tk is None else tk
-    win.index_fill_(0, ti, -1)             # only the pixels written here
-    win.scatter_reduce_(0, ti, order, reduce="amax")
-    image.view(n, 3)[ti] = tc[win[ti] % len(ti)]
+        win = _winner_buf[(str(dev), n)] = torch.empty(n, dtype=torch.int64, device=dev)
+    win.index_fill_(0, idx, -1)             # only the pixels written here
+    win.scatter_reduce_(0, idx, key, reduce="amax")
+    image.view(n, 3)[idx] = rgb[win[idx] % len(idx)]
 
 
 def draw_frame(frame, **style) -> None:

@@ -84,7 +84,10 @@ def _update_scalar(mean: np.ndarray, cov: np.ndarray, xyah: np.ndarray) -> None:
         mean[t], cov[t] = m, c
 
 
-def _predict_once(mean: np.ndarray, cov: np.ndarray) -> None:
+def predict(mean: np.ndarray, cov: np.ndarray) -> None:
+    """One frame ahead, in place."""
+    if not len(mean):
+        return
     if len(mean) < SMALL:
         return _predict_scalar(mean, cov)
     h2 = mean[:, 3:4] ** 2
@@ -94,21 +97,6 @@ def _predict_once(mean: np.ndarray, cov: np.ndarray) -> None:
     pxv += pvv
     pvv += h2 * _Q_VEL + _Q_VEL0
     mean[:, :4] += mean[:, 4:]
-
-
-def predict(mean: np.ndarray, cov: np.ndarray, steps: np.ndarray | int = 1) -> None:
-    """In place; `steps` frames ahead (per track or for all)."""
-    if not len(mean):
-        return
-    if isinstance(steps, int) and steps == 1:
-        _predict_once(mean, cov)
-        return
-    steps = np.broadcast_to(np.asarray(steps, np.int64), (len(mean),))
-    for k in range(int(steps.max())):
-        sel = np.nonzero(steps > k)[0]
-        m, c = mean[sel], cov[sel]
-        _predict_once(m, c)
-        mean[sel], cov[sel] = m, c
 
 
 def update(mean: np.ndarray, cov: np.ndarray, xyah: np.ndarray) -> None:
