@@ -103,6 +103,30 @@ def test_terminated_and_past_frame_meta():
     assert (tr.object_id, tr.first_frame, tr.last_frame, tr.source_id) == (past[0].object_id, 0, 9, 0)
 
 
+def test_shadow_tracks_report_missed_confirmed_tracks_on_their_frames():
+    """A confirmed track the detector misses (it ran) is reported in that frame's
+    user_meta["shadow_tracks"] with its id, class, age and predicted box, and adds no object; other
+    streams' frames in the batch get nothing."""
+    objs = [Obj(0, 0, 19, 100, 100, 5, 0)]
+    t = make_tracker("sort", max_age=3)
+    scene = render(objs, 20, hidden={0: range(12, 14)})
+    for n, (gt, dets) in enumerate(scene):
+        frames = [frame_with(0, n, dets), frame_with(1, n, [])]
+        b = t.process(Batch(frames))
+        if n == 11:
+            oid, last_box = b.frames[0].objects[0].object_id, b.frames[0].objects[0].bbox.as_xyxy()
+        if n in (12, 13):
+            assert len(b.frames[0].objects) == 0 and "shadow_tracks" not in b.frames[1].meta.user_meta
+            (sh,) = b.frames[0].meta.user_meta["shadow_tracks"]
+            assert (sh.source_id, sh.object_id, sh.class_id, sh.age, sh.first_frame, sh.last_frame) == \
+                (0, oid, 0, n, -1, n)
+            assert isinstance(sh.bbox, tuple) and len(sh.bbox) == 4
+            dx = sh.bbox[0] - last_box[0]  # predicted on: about 5 px a frame to the right
+            assert 5 * (n - 11) - 3 < dx < 5 * (n - 11) + 3, dx
+        elif n > 0:
+            assert "shadow_tracks" not in b.frames[0].meta.user_meta, n
+
+
 def test_interval_frames_get_predicted_objects():
     objs = [Obj(0, 0, 29, 100, 100, 5, 0)]
     t = make_tracker("sort")

@@ -57,20 +57,27 @@ class Result:
     object_id: np.ndarray
     confidence: np.ndarray
     age: np.ndarray
+    new_id: np.ndarray | None = None  # detections whose object id was given in this update
     # confirmed tracks with no detection in a frame: (row in the batch's frame list, object id,
-    # class id, predicted xyxy, confidence, age)
-    shadows: list[tuple[int, int, int, np.ndarray, float, int]] = field(default_factory=list)
+    # class id, predicted xyxy as a tuple, confidence, age)
+    shadows: list[tuple[int, int, int, tuple, float, int]] = field(default_factory=list)
     terminated: list[TrackInfo] = field(default_factory=list)
     confirmed: list[TrackInfo] = field(default_factory=list)  # newly confirmed, with their past frames
 
 
 def batched_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """a [..., T, 4], b [..., D, 4] xyxy -> IoU [..., T, D] (NaN boxes and empty unions give 0)."""
-    a, b = a[..., :, None, :], b[..., None, :, :]
-    wh = np.minimum(a[..., 2:], b[..., 2:]) - np.maximum(a[..., :2], b[..., :2])
-    np.fmax(wh, 0, out=wh)                     # fmax: NaN (padding) -> 0
-    inter = wh[..., 0] * wh[..., 1]
-    union = (a[..., 2] - a[..., 0]) * (a[..., 3] - a[..., 1]) + (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])
+    """a [..., T, 4], b [..., D, 4] xyxy -> IoU [..., T, D] (NaN boxes and empty unions give 0).
+    One coordinate at a time, in place: a quarter of the time of pairing [..., 2] slices."""
+    ax0, ay0, ax1, ay1 = (a[..., i][..., :, None] for i in range(4))
+    bx0, by0, bx1, by1 = (b[..., i][..., None, :] for i in range(4))
+    w = np.minimum(ax1, bx1)
+    w -= np.maximum(ax0, bx0)
+    h = np.minimum(ay1, by1)
+    h -= np.maximum(ay0, by0)
+    np.fmax(w, 0, out=w)                       # fmax: NaN (padding) -> 0
+    np.fmax(h, 0, out=h)
+    inter = np.multiply(w, h, out=w)
+    union = np.add((ax1 - ax0) * (ay1 - ay0), (bx1 - bx0) * (by1 - by0), out=h)
     union -= inter
     np.fmax(union, 1e-12, out=union)           # an empty or NaN union: 0 / tiny = 0
     return np.divide(inter, union, out=inter)
@@ -273,7 +280,7 @@ class TrackerCore:
         nd = len(d_box)
         object_id = np.empty(nd, np.int64)
         object_id.fill(-1)
-        res = Result(object_id, np.zeros(nd), np.zeros(nd, np.int64))
+        res = Result(object_id, np.zeros(nd), np.zeros(nd, np.int64), np.zeros(nd, bool))
         self.frame_count += 1
         n_tracks = len(self.key)
         one = len(frame_keys) == 1
@@ -351,6 +358,7 @@ class TrackerCore:
                 for row in t[newly].tolist():
                     self.oid[row] = self._new_id(int(self.key[row]))
                     res.confirmed.append(self._info(row, self._past.pop(int(self.uid[row]), [])))
+                res.new_id[d[newly]] = True
                 still = tentative & ~newly
                 for row, drow in zip(t[still].tolist(), d[still].tolist()):
                     self._past.setdefault(int(self.uid[row]), []).append(
@@ -385,6 +393,7 @@ class TrackerCore:
                          hits=np.ones(k, np.int64), miss=np.zeros(k, np.int64), age=np.zeros(k, np.int64),
                          first=fn, last=fn, box=boxes, mean=mean, cov=cov, conf=np.ones(k))
             res.object_id[new_rows] = oid
+            res.new_id[new_rows] = oid >= 0
             res.confidence[new_rows] = 1.0
             if p.min_hits > 1:
                 for u, f, b in zip(uid.tolist(), fn.tolist(), boxes.tolist()):
@@ -404,8 +413,7 @@ class TrackerCore:
             self.miss[missed] += 1
             gone = missed & ((self.oid < 0) | (self.miss > self.p.max_age))
             if np.count_nonzero(gone):
-                for row in (gone & (self.oid >= 0)).nonzero()[0]:
-                    res.terminated.append(self._info(row))
+                res.terminated += self._infos((gone & (self.oid >= 0)).nonzero()[0])
                 for u in self.uid[gone & (self.oid < 0)].tolist():
                     self._past.pop(u, None)
                 unmatched = unmatched & ~gone
@@ -415,10 +423,10 @@ class TrackerCore:
         if np.count_nonzero(shadow):
             row_of_key = dict(zip(frame_keys.tolist(), range(len(frame_keys))))
             rows = shadow.nonzero()[0]
-            boxes = self.predicted_boxes(rows)
-            for row, b in zip(rows.tolist(), boxes):
-                res.shadows.append((row_of_key[int(self.key[row])], int(self.oid[row]), int(self.cls[row]), b,
-                                    float(0.5 ** max(int(self.miss[row]), 1)), int(self.age[row])))
+            conf = 0.5 ** np.maximum(self.miss[rows], 1).astype(np.float64)
+            res.shadows += [(row_of_key[k], oid, c, tuple(b), cf, age) for k, oid, c, b, cf, age in zip(
+                self.key[rows].tolist(), self.oid[rows].tolist(), self.cls[rows].tolist(),
+                self.predicted_boxes(rows).tolist(), conf.tolist(), self.age[rows].tolist())]
         if gone is not None:
             self._keep(~gone)
 
@@ -427,8 +435,14 @@ class TrackerCore:
                          int(self.first[row]), int(self.last[row]), tuple(float(x) for x in self.box[row]),
                          past or [])
 
+    def _infos(self, rows: np.ndarray) -> list[TrackInfo]:
+        """_info for many rows, column by column."""
+        return [TrackInfo(*v, tuple(b), []) for *v, b in zip(
+            self.key[rows].tolist(), self.oid[rows].tolist(), self.cls[rows].tolist(), self.age[rows].tolist(),
+            self.first[rows].tolist(), self.last[rows].tolist(), self.box[rows].tolist())]
+
     def drop_stream(self, key: int) -> list[TrackInfo]:
         mask = self.key == key
-        out = [self._info(r) for r in (mask & (self.oid >= 0)).nonzero()[0]]
+        out = self._infos((mask & (self.oid >= 0)).nonzero()[0])
         self._keep(~mask)
         return out

@@ -150,28 +150,32 @@ class Tracker(Element):
             d_frame = pos[fr[sel]]
             o = np.argsort(d_frame, kind="stable")  # frame by frame, each frame's objects in order
             sel, d_frame = sel[o], d_frame[o]
-            keys = np.fromiter((f.source_id for f in fs), np.int64, len(fs))
-            res = core.update(keys, np.fromiter((f.frame_num for f in fs), np.int64, len(fs)), detected,
+            keys_l, nums_l = [f.source_id for f in fs], [f.frame_num for f in fs]
+            keys = np.array(keys_l, np.int64)
+            res = core.update(keys, np.array(nums_l, np.int64), detected,
                               d_frame, xyxy[sel].astype(np.float64), conf[sel].astype(np.float64),
                               cls[sel].astype(np.int64))
             table.cols["object_id"][sel] = res.object_id
             table.cols["tracker_confidence"][sel] = res.confidence
             table.cols["track_age"][sel] = res.age
-            for r, key, oid in zip(sel.tolist(), keys[d_frame].tolist(), res.object_id.tolist()):
-                if oid >= 0 and (key, oid) not in self._labels:
-                    self._labels[(key, oid)] = labels[r]
+            new = np.nonzero(res.new_id)[0]  # an id's label: its first detection's
+            for r, key, oid in zip(sel[new].tolist(), keys[d_frame[new]].tolist(), res.object_id[new].tolist()):
+                self._labels[(key, oid)] = labels[r]
             shadows = []  # tracks not matched on frames the detector skipped: objects, below
+            ran = detected.tolist()
+            reported: dict[int, list] = {}
             for sh in res.shadows:
-                j, oid, cid, box, _, age = sh
-                if not detected[j]:
+                j = sh[0]
+                if not ran[j]:
                     shadows.append(sh)
                     continue
-                f = fs[j]  # the detector ran and missed it: report the track, add no object
-                f.meta.user_meta.setdefault("shadow_tracks", []).append(
-                    TrackInfo(f.source_id, oid, cid, age, -1, f.frame_num, tuple(float(x) for x in box)))
+                # the detector ran and missed it: report the track, add no object
+                reported.setdefault(j, []).append(TrackInfo(keys_l[j], sh[1], sh[2], sh[5], -1, nums_l[j], sh[3]))
+            for j, tracks in reported.items():
+                fs[j].meta.user_meta.setdefault("shadow_tracks", []).extend(tracks)
             if shadows:  # the detector skipped these frames: tracked objects at their predicted place
                 j = np.asarray([s[0] for s in shadows])
-                batch.objects.add(frame=np.asarray(rnd)[j], xyxy=np.stack([s[3] for s in shadows]),
+                batch.objects.add(frame=np.asarray(rnd)[j], xyxy=np.array([s[3] for s in shadows]),
                                   class_id=np.asarray([s[2] for s in shadows]), confidence=SHADOW_CONFIDENCE,
                                   object_id=np.asarray([s[1] for s in shadows]),
                                   tracker_confidence=np.asarray([s[4] for s in shadows]),
