@@ -360,3 +360,34 @@ def test_tiler_cell_keeps_its_overlay_when_a_batch_lacks_its_stream():
     assert boxes == {"s0": (30.0, 10.0, 50.0, 30.0), "s1": (150.0, 10.0, 170.0, 30.0)}   # s1 as last shown, cell 1
     assert [(t.text, t.x) for t in out.meta.display_meta.texts] == [("stream 0 frame 1", 5), ("stream 1 frame 0", 105)]
     assert int(out.image[50, 150, 0]) == 100                                 # cell 1 keeps stream 1's picture
+
+
+def test_nvdec_worker_is_chosen_from_sixteen_files_on_one_gpu():
+    """nvdec-process=-1 (the default) moves NVDEC into the worker process once a pipeline decodes
+    AUTO_WORKER_STREAMS files on one GPU; 0 and 1 decide alone; CPU sources, cameras and streams
+    on another GPU do not count. Deciding needs no GPU: nothing is started."""
+    from vidpipe.elements.sources import AUTO_WORKER_STREAMS as N
+
+    def pipeline(files, *, device="cuda:0", **props):
+        p = Pipeline()
+        srcs = [make_element("urisrc", f"s{i}", uri=f"/videos/{i}.mp4", device=device, **props) for i in range(files)]
+        p.add(*srcs)
+        return p, srcs
+
+    assert N == 16
+    p, srcs = pipeline(N - 1)
+    assert not any(s.uses_worker() for s in srcs)
+    p.add(make_element("urisrc", "cam", uri="rtsp://127.0.0.1:1/x", device="cuda:0"),
+          make_element("urisrc", "cpu", uri="/videos/c.mp4"),
+          make_element("urisrc", "gpu1", uri="/videos/g.mp4", device="cuda:1"),
+          make_element("urisrc", "off", uri="/videos/o.mp4", device="cuda", nvdec_process=0))
+    assert not any(s.uses_worker() for s in p.elements)
+    p.add(make_element("urisrc", "last", uri="/videos/l.mp4", device="cuda"))  # "cuda" is cuda:0
+    assert [s.name for s in p.elements if s.uses_worker()] == [s.name for s in srcs] + ["last"]
+    p, srcs = pipeline(N, nvdec_process=0)
+    assert not any(s.uses_worker() for s in srcs)
+    p, srcs = pipeline(1, nvdec_process=1)
+    assert srcs[0].uses_worker()
+    p, srcs = pipeline(N, device="cpu", nvdec_process=1)  # the worker is NVDEC's: never for CPU decoding
+    assert not any(s.uses_worker() for s in srcs)
+    assert make_element("urisrc", uri="a.mp4", device="cuda", nvdec_process=True).nvdec_process == 1

@@ -236,7 +236,7 @@ def _record_on(pipeline, label: str, before: float, after: float, quiet: bool) -
 
 
 def _source_props(args: argparse.Namespace) -> dict:
-    return {"nvdec_process": True} if args.nvdec_process else {}
+    return {} if args.nvdec_process is None else {"nvdec_process": int(args.nvdec_process)}
 
 
 def _run_rtsp(args: argparse.Namespace, uris: list[str], infer_props: dict, out: str) -> int:
@@ -380,9 +380,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--pipeline", help="run a pipeline YAML file instead")
     r.add_argument("--out", help="output video path (.mp4/.mkv; %%d = stream id); default vidpipe-out/NAME.mp4")
     r.add_argument("--device", default="cpu", help="cpu or cuda:N (default cpu)")
-    r.add_argument("--nvdec-process", action="store_true", help="with --device cuda: decode the files in a worker "
-                   "process, so decoding never waits for the pipeline's Python (faster up to about 16 streams; "
-                   "see docs/gpu.md)")
+    r.add_argument("--nvdec-process", action=argparse.BooleanOptionalAction, default=None,
+                   help="with --device cuda: decode the files in a worker process (or not), so decoding never "
+                   "waits for the pipeline's Python; default: the worker from 16 files on a GPU (see docs/gpu.md)")
     r.add_argument("--batch-size", type=int, default=0, help="frames per batch (default: number of inputs)")
     r.add_argument("--conf", type=float, help="detection threshold for all classes (default model: 0.4)")
     r.add_argument("--tracker", choices=["iou", "sort", "bytetrack"], help="track objects (object ids in the output)")

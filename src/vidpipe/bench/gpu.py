@@ -8,9 +8,12 @@ For each stream count N (default 1, 4, 16, 32, 64), on a 1080p30 H.264 clip of a
   batched  - THE BASELINE: the batched hand-written loop in baseline_gpu.py (decoder thread per
              stream, NV12 batch resized and converted at once, model at batch N, batched NMS)
   per-frame- a per-frame loop: one thread per stream, the model per frame (fp16, batch 1, eager)
-  vidpipe  - urisrc(device=cuda) x N -> streammux(batch N) -> infer -> tracker -> fakesink
-  serial   - the same with infer workers=1 (no overlap of one batch's launch with the last's NMS)
-  nvdec-proc - vidpipe with urisrc nvdec-process=1: the decoders in a worker process
+  in-proc  - urisrc(device=cuda) x N -> streammux(batch N) -> infer -> tracker -> fakesink, decoding
+             in this process (urisrc nvdec-process=0)
+  worker   - the same decoding in the worker process (nvdec-process=1)
+  vidpipe  - the default (nvdec-process=-1): worker from 16 streams, else in-proc; the figure is
+             that column's, and the ratios are the default's
+  serial   - the default with infer workers=1 (no overlap of one batch's launch with the last's NMS)
 FPS are steady-state (from each side's first finished frame to its last). Objects per frame are
 reported for every side; the run fails (exit 1) when vidpipe's differ from the batched
 baseline's by more than 2%. vidpipe's own host copies are counted (bytes per frame, and whole
@@ -37,9 +40,16 @@ network-mode=2
 cluster-mode=2
 batch-size={batch}
 [class-attrs-all]
-pre-cluster-threshold=0.4
+pre-cluster-threshold={threshold}
 nms-iou-threshold=0.6
 """
+PROBE_THRESHOLD = 0.15  # the detector's threshold for the probe-cost run: about 45 objects per frame
+
+
+def write_ini(path: str, model: str, batch: int, threshold: float = 0.4) -> str:
+    with open(path, "w") as fh:
+        fh.write(NANODET_INI.format(model=model, batch=batch, threshold=threshold))
+    return path
 
 
 def make_bench_clip(path: str, *, source: str | None = None, frames: int = 150, bitrate: int = 6_000_000,
@@ -169,11 +179,20 @@ def read_every_object(pad, batch) -> None:
             _ = (o.bbox.left, o.bbox.top, o.bbox.width, o.bbox.height, o.label, o.object_id)
 
 
+def have_x264() -> bool:
+    try:
+        import av
+    except ImportError:
+        return False
+    return "libx264" in av.codecs_available
+
+
 def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = False,
                 sample: bool = False, workers: int = 0, user_probe=None, full: bool = False,
-                nvdec_process: bool = False) -> dict:
-    """The pipeline's steady-state FPS (counted after the tracker). full: OSD and a 1920x1080
-    tiler follow the tracker (DeepStream test3's display half; no encoder, see main_gpu)."""
+                nvdec_process: int = -1, upto: str = "tracker") -> dict:
+    """The pipeline's steady-state FPS, counted after its last analytics element: decode -> mux
+    (upto="mux"), -> infer ("infer"), -> tracker (the default). full: osd, a 1920x1080 tiler and,
+    where PyAV has it, the x264 encoder follow the tracker (DeepStream test3's display half)."""
     import torch
 
     from .. import make_element
@@ -185,9 +204,12 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
                          workers=workers)
     tracker = make_element("tracker", "tracker", algorithm="iou")
     sink = make_element("fakesink", "sink")
-    chain = [mux, infer, tracker]
+    chain = [mux, infer, tracker][:("mux", "infer", "tracker").index(upto) + 1]
+    counted = chain[-1]
     if full:
         chain += [make_element("osd", "osd"), make_element("tiler", "tiler", width=1920, height=1080)]
+        if have_x264():
+            chain.append(make_element("encoder", "encoder", codec="h264", preset="veryfast"))
     chain.append(sink)
     p.add(*chain)
     for i in range(streams):
@@ -208,8 +230,8 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
             t0 = time.perf_counter()
             user_probe(pad, batch)
             probe_s[0] += time.perf_counter() - t0
-        tracker.src_pad.add_probe(timed_probe)
-    tracker.src_pad.add_probe(probe)
+        counted.src_pad.add_probe(timed_probe)
+    counted.src_pad.add_probe(probe)
     transfers.reset()
     prof = None
     if profile:
@@ -245,7 +267,8 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
     t = transfers.snapshot()
     res.update(frames=total, objects=objects[0], probe_s=probe_s[0], d2h_bytes_per_frame=round(t["d2h_bytes"] / max(total, 1), 1),
                frame_copies_to_host=t["frame_d2h"], h2d_bytes_per_frame=round(t["h2d_bytes"] / max(total, 1), 1),
-               backend=infer.model_backend.describe().split("|")[-1].strip())
+               selection_fallbacks=infer.selection_fallbacks, selection_flags=list(infer.selection_flags),
+               backend=infer.model_backend.describe().split("|")[-1].strip() if infer.model_backend else "")
     return res
 
 
@@ -302,6 +325,59 @@ def find_model(path: str | None) -> str:
     raise SystemExit("nanodet_m416.onnx not found: pass --model PATH (it is in ../shared/models)")
 
 
+def probe_cost(clip: str, n: int, frames: int, ini: str, without: dict | None, wrong: list[str]) -> dict:
+    """FPS with and without a probe reading every object's box and label (after the tracker)."""
+    without = without or vidpipe_run(clip, n, frames, ini)
+    with_probe = vidpipe_run(clip, n, frames, ini, user_probe=read_every_object)
+    opf = with_probe["objects"] / max(with_probe["frames"], 1)
+    opf0 = without["objects"] / max(without["frames"], 1)
+    if abs(opf - opf0) > 0.005 * max(opf0, 1e-9):  # a probe that reads must not change what is found
+        wrong.append(f"probe run: {opf:.2f} objects/frame with the probe, {opf0:.2f} without")
+    res = {"streams": n, "objects_per_frame": round(opf, 2), "fps_without": round(without["fps"], 1),
+           "fps_with": round(with_probe["fps"], 1), "cost": round(1 - with_probe["fps"] / without["fps"], 4),
+           "probe_us_per_object": round(1e6 * with_probe["probe_s"] / max(with_probe["objects"], 1), 3),
+           "probe_share_of_wall": round(with_probe["probe_s"] * with_probe["fps"] / max(with_probe["frames"], 1), 4)}
+    res["selection_fallbacks"] = with_probe["selection_fallbacks"]
+    print(f"probe reading every object's box and label, {n} streams, {opf:.1f} objects/frame: "
+          f"{without['fps']:.0f} -> {with_probe['fps']:.0f} FPS ({-100 * res['cost']:+.1f}%), "
+          f"{res['probe_us_per_object']:.2f} us per object; batches whose NMS left the graph "
+          f"{with_probe['selection_fallbacks']} of {with_probe['frames'] // n} (frames over its candidates, "
+          f"unsettled: {with_probe['selection_flags']})", flush=True)
+    return res
+
+
+def ladder(clip: str, n: int, frames: int, ini: str, procs=(False, True), note: str = "") -> list[dict]:
+    """The pipeline cut short after each element, decoding in this process and in the worker:
+    where throughput is lost."""
+    rows = []
+    for proc in procs:
+        row = {"nvdec_process": proc, "note": note}
+        for upto in ("mux", "infer", "tracker"):
+            row[upto] = round(vidpipe_run(clip, n, frames, ini, upto=upto, nvdec_process=int(proc))["fps"], 1)
+        rows.append(row)
+        print(f"{n} streams{note} cut short, decoding {'in the worker process' if proc else 'in this process'}: "
+              f"decode -> mux {row['mux']:.0f}, + infer {row['infer']:.0f}, + tracker {row['tracker']:.0f} FPS",
+              flush=True)
+    return rows
+
+
+def switch_interval_ab(clip: str, n: int, frames: int, ini: str) -> dict:
+    """The pipeline (decoding in the worker) at the interpreter's default switch interval and at
+    0.5 ms: how much its threads lose waiting for the GIL."""
+    import sys
+    res = {}
+    default = sys.getswitchinterval()
+    for interval in (default, 0.0005, default, 0.0005):
+        sys.setswitchinterval(interval)
+        try:
+            fps = vidpipe_run(clip, n, frames, ini, nvdec_process=1)["fps"]
+        finally:
+            sys.setswitchinterval(default)
+        res.setdefault(f"{interval * 1e3:g} ms", []).append(round(fps, 1))
+    print(f"{n} streams, decoding in the worker, FPS by switch interval: {res}", flush=True)
+    return res
+
+
 def main_gpu(args: argparse.Namespace) -> int:
     import torch
 
@@ -309,6 +385,7 @@ def main_gpu(args: argparse.Namespace) -> int:
     from ..infer.backends.pytorch import TorchBackend
     from ..infer.config import load_infer_config
     from ..infer.parsers import ParseContext, get_parser
+    from ..elements.sources import AUTO_WORKER_STREAMS
     from .baseline_gpu import batched_loop
     require_cuda("cuda:0", "vidpipe bench")
     model = find_model(args.model)
@@ -326,13 +403,11 @@ def main_gpu(args: argparse.Namespace) -> int:
         ctx = ParseContext(416, 416, 80, 0.4)
         parser.check(be.outputs, ctx)
         results, wrong = [], []
-        print(f"{'streams':>7}{'frames':>8}{'NVDEC':>8}{'h265':>7}{'model':>8}{'batched':>9}{'perframe':>9}{'vidpipe':>9}{'serial':>8}"
-              f"{'nvdec-proc':>11}{'vs batched':>11}{'vs min':>8}{'obj/fr base':>12}{'obj/fr vp':>10}{'frames->host':>13}", flush=True)
+        print(f"{'streams':>7}{'frames':>8}{'NVDEC':>8}{'h265':>7}{'model':>8}{'batched':>9}{'perframe':>9}{'in-proc':>9}"
+              f"{'worker':>8}{'vidpipe':>9}{'serial':>8}{'vs batched':>11}{'vs min':>8}{'obj/fr base':>12}{'obj/fr vp':>10}{'frames->host':>13}", flush=True)
         for n in streams:
             frames = args.frames if args.frames != 250 else max(40, min(600, 4800 // n))
-            ini = os.path.join(tmp, f"nanodet_b{n}.txt")
-            with open(ini, "w") as fh:
-                fh.write(NANODET_INI.format(model=model, batch=n))
+            ini = write_ini(os.path.join(tmp, f"nanodet_b{n}.txt"), model, n)
             cfg = load_infer_config(ini)
             assert cfg.batch_size == n
             dec = nvdec_only(clip, n, frames)
@@ -340,9 +415,10 @@ def main_gpu(args: argparse.Namespace) -> int:
             mod = model_only(be, n)
             base = batched_loop(clip, n, frames, be, parser, ctx)
             naive = per_frame_loop(clip, n, min(frames, 120), eager.module, [o.name for o in be.outputs], parser, ctx)
-            vp = vidpipe_run(clip, n, frames, ini)
+            inproc = vidpipe_run(clip, n, frames, ini, nvdec_process=0)
+            proc = vidpipe_run(clip, n, frames, ini, nvdec_process=1)
+            vp, other = (proc, inproc) if n >= AUTO_WORKER_STREAMS else (inproc, proc)
             serial = vidpipe_run(clip, n, frames, ini, workers=1)
-            proc = vidpipe_run(clip, n, frames, ini, nvdec_process=True)
             bound = min(dec, mod) or float("nan")
             vp_opf = vp["objects"] / max(vp["frames"], 1)
             diff = abs(vp_opf - base["objects_per_frame"]) / max(base["objects_per_frame"], 1e-9)
@@ -350,10 +426,10 @@ def main_gpu(args: argparse.Namespace) -> int:
             if abs(serial_opf - vp_opf) > 0.005 * max(vp_opf, 1e-9):  # fp16 at other batch sizes: not bit-equal
                 wrong.append(f"{n} streams: vidpipe with infer workers=1 found {serial['objects']} objects in "
                              f"{serial['frames']} frames, with the default {vp['objects']} in {vp['frames']}")
-            proc_opf = proc["objects"] / max(proc["frames"], 1)
-            if abs(proc_opf - vp_opf) > 0.005 * max(vp_opf, 1e-9):
-                wrong.append(f"{n} streams: vidpipe with nvdec-process=1 found {proc['objects']} objects in "
-                             f"{proc['frames']} frames, with decoders in this process {vp['objects']} in {vp['frames']}")
+            other_opf = other["objects"] / max(other["frames"], 1)
+            if abs(other_opf - vp_opf) > 0.005 * max(vp_opf, 1e-9):
+                wrong.append(f"{n} streams: vidpipe decoding in the worker found {proc['objects']} objects in "
+                             f"{proc['frames']} frames, decoding in this process {inproc['objects']} in {inproc['frames']}")
             if diff > 0.02:
                 wrong.append(f"{n} streams: vidpipe {vp_opf:.2f} objects/frame, batched baseline "
                              f"{base['objects_per_frame']:.2f} ({diff:.1%} apart)")
@@ -363,14 +439,17 @@ def main_gpu(args: argparse.Namespace) -> int:
                    "vidpipe_fps": round(vp["fps"], 1), "vidpipe_serial_fps": round(serial["fps"], 1),
                    "vidpipe_nvdec_process_fps": round(proc["fps"], 1),
                    "nvdec_process_vs_batched": round(proc["fps"] / base["fps"], 3),
+                   "vidpipe_in_process_fps": round(inproc["fps"], 1),
+                   "in_process_vs_batched": round(inproc["fps"] / base["fps"], 3),
+                   "default_decodes_in": "worker" if vp is proc else "this process",
                    "vs_batched": round(vp["fps"] / base["fps"], 3),
                    "vs_min_nvdec_model": round(vp["fps"] / bound, 3), "vs_per_frame_loop": round(vp["fps"] / naive, 3),
                    "objects_per_frame_batched": round(base["objects_per_frame"], 3),
                    "objects_per_frame_vidpipe": round(vp_opf, 3), "objects_per_frame_diff": round(diff, 4),
                    **{k: v for k, v in vp.items() if k != "fps"}}
             results.append(row)
-            print(f"{n:>7}{frames:>8}{dec:>8.0f}{dec265:>7.0f}{mod:>8.0f}{base['fps']:>9.0f}{naive:>9.0f}{vp['fps']:>9.0f}{serial['fps']:>8.0f}"
-                  f"{proc['fps']:>11.0f}{row['vs_batched']:>11.2f}{row['vs_min_nvdec_model']:>8.2f}{base['objects_per_frame']:>12.2f}"
+            print(f"{n:>7}{frames:>8}{dec:>8.0f}{dec265:>7.0f}{mod:>8.0f}{base['fps']:>9.0f}{naive:>9.0f}{inproc['fps']:>9.0f}"
+                  f"{proc['fps']:>8.0f}{vp['fps']:>9.0f}{serial['fps']:>8.0f}{row['vs_batched']:>11.2f}{row['vs_min_nvdec_model']:>8.2f}{base['objects_per_frame']:>12.2f}"
                   f"{vp_opf:>10.2f}{vp['frame_copies_to_host']:>13}", flush=True)
             if args.json:  # after every row: a run cut short still leaves its figures
                 with open(args.json, "w") as fh:
@@ -382,31 +461,30 @@ def main_gpu(args: argparse.Namespace) -> int:
             prof = vidpipe_run(clip, n, 60, ini, profile=True)
             print(f"profiled {n} streams x 60 frames: {json.dumps(prof.get('profile'))}", flush=True)
             stages = profile_stages(clip, tmp, results, (be, parser, ctx))
+            prof["ladder"] = ladder(clip, n, args.frames, ini)
             without = vidpipe_run(clip, n, args.frames, ini)
-            with_probe = vidpipe_run(clip, n, args.frames, ini, user_probe=read_every_object)
-            opf = with_probe["objects"] / max(with_probe["frames"], 1)
+            prof["probe_cost"] = [probe_cost(clip, n, args.frames, ini, without, wrong)]
+            crowded = write_ini(os.path.join(tmp, f"nanodet_b{n}_crowded.txt"), model, n, PROBE_THRESHOLD)
+            prof["probe_cost"].append(probe_cost(clip, n, args.frames, crowded, None, wrong))
+            prof["ladder"] += ladder(clip, n, args.frames, crowded, (True,), f" at threshold {PROBE_THRESHOLD}")
+            prof["switch_interval"] = switch_interval_ab(clip, n, args.frames, ini)
             opf0 = without["objects"] / max(without["frames"], 1)
-            if abs(opf - opf0) > 0.005 * max(opf0, 1e-9):  # a probe that reads must not change what is found
-                wrong.append(f"probe run: {opf:.2f} objects/frame with the probe, {opf0:.2f} without")
-            prof["probe_cost"] = {"streams": n, "objects_per_frame": round(opf, 2), "fps_without": round(without["fps"], 1),
-                                  "fps_with": round(with_probe["fps"], 1),
-                                  "probe_us_per_object": round(1e6 * with_probe["probe_s"] / max(with_probe["objects"], 1), 3)}
-            print(f"probe reading every object's box and label, {n} streams, {opf:.1f} objects/frame: "
-                  f"{without['fps']:.0f} -> {with_probe['fps']:.0f} FPS, "
-                  f"{prof['probe_cost']['probe_us_per_object']:.2f} us per object", flush=True)
             full = vidpipe_run(clip, n, args.frames, ini, full=True)
             opf_full = full["objects"] / max(full["frames"], 1)
             if abs(opf_full - opf0) > 0.005 * max(opf0, 1e-9):
                 wrong.append(f"full pipeline: {opf_full:.2f} objects/frame, detect+track alone {opf0:.2f}")
-            busy = {k: v["busy_s"] for k, v in full["element_stats"].items() if k in ("infer", "tracker", "osd", "tiler")}
+            busy = {k: v["busy_s"] for k, v in full["element_stats"].items()
+                    if k in ("infer", "tracker", "osd", "tiler", "encoder")}
             bound = max(busy, key=busy.get)
+            encoder = ("x264 on the host (veryfast; each tiled frame copied to the host: H100/H200 have no NVENC)"
+                       if "encoder" in busy else "none: H100/H200 have no NVENC and PyAV (x264) is not installed")
             prof["full_pipeline"] = {"streams": n, "fps": round(full["fps"], 1), "fps_detect_track": round(without["fps"], 1),
                                      "objects_per_frame": round(opf_full, 2), "busy_s": busy, "bound": bound,
-                                     "encoder": "none: H100/H200 have no NVENC and this machine has no x264"}
-            print(f"full pipeline (decode -> mux -> infer -> tracker -> osd -> tiler 1920x1080 -> fakesink), {n} streams: "
+                                     "encoder": encoder}
+            print(f"full pipeline (decode -> mux -> infer -> tracker -> osd -> tiler 1920x1080 -> "
+                  f"{'encoder -> ' if 'encoder' in busy else ''}fakesink), {n} streams: "
                   f"{full['fps']:.0f} FPS (detect+track {without['fps']:.0f}); busiest element {bound} "
-                  f"({', '.join(f'{k} {v:.2f} s' for k, v in busy.items())}); no encoder: the GPU has no NVENC, "
-                  f"the machine no x264", flush=True)
+                  f"({', '.join(f'{k} {v:.2f} s' for k, v in busy.items())}); encoder: {encoder}", flush=True)
             from .decode_ceiling import run as decode_ceiling
             prof["decode_ceiling"] = decode_ceiling(clip)
         if args.json:

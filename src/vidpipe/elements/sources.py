@@ -19,6 +19,9 @@ from ..media.reader import ImageSequenceReader, VideoReader, is_image_sequence, 
 log = logging.getLogger("vidpipe")
 
 
+AUTO_WORKER_STREAMS = 16  # nvdec-process=-1: from this many NVDEC files on one GPU, the worker (benchmarks/RESULTS.md)
+
+
 @register("urisrc", aliases={"uridecodebin": {}, "nvurisrcbin": {}, "filesrc": {}})
 class UriSource(Source):
     """Reads and decodes a video file or URI: MP4/MKV/AVI/MOV/TS, raw .h264/.h265, rtsp://,
@@ -34,9 +37,10 @@ class UriSource(Source):
     num_buffers = Prop(int, -1, "stop after this many frames (-1: all)")
     decode_threads = Prop(int, 0, "FFmpeg decoder threads (0: automatic)")
     device = Prop(str, "cpu", "where frames are decoded: cpu or cuda:N")
-    nvdec_process = Prop(bool, False, "device=cuda files: decode in a worker process (one per GPU, shared by all "
-                         "such sources; frames stay on the GPU), so decoding never waits for this "
-                         "process's Python threads")
+    nvdec_process = Prop(int, -1, "device=cuda files: decode in a worker process (one per GPU, shared by all "
+                         "such sources; frames stay on the GPU), so decoding never waits for this process's "
+                         f"Python threads. -1: when the pipeline decodes {AUTO_WORKER_STREAMS} or more files on this "
+                         "GPU; 0: never; 1: always", choices=[-1, 0, 1])
     live = Prop(bool, False, "behave like a camera: emit frames in real time (paced by their timestamps)")
     reconnect_interval = Prop(float, 0.5, "first wait before reconnecting a lost network stream (seconds; "
                               "doubles up to reconnect-max)", minimum=0.05)
@@ -189,6 +193,25 @@ class UriSource(Source):
             rec.template = None
         self._hook_recorder()
 
+    def _nvdec_file(self) -> bool:
+        return (self.device or "cpu").strip().lower() != "cpu" and bool(self.path) and not is_image_sequence(self.path) \
+            and not is_network(self.path)
+
+    def uses_worker(self) -> bool:
+        """Whether NVDEC runs in the worker process: nvdec-process=1, or -1 (auto) and the
+        pipeline decodes AUTO_WORKER_STREAMS or more files on this source's GPU. Decoding in this
+        process, a decoder waits whenever another thread runs Python; the worker costs a CUDA
+        context and a second or two at the first open, which pays from about 16 streams (measured:
+        faster at 16 and 64 streams, mixed at 4, even at 1)."""
+        if self.nvdec_process >= 0 or not self._nvdec_file():
+            return self.nvdec_process == 1 and self._nvdec_file()
+        from ..gpu import normalize_device
+        mine = normalize_device(self.device)
+        peers = [e for e in (self.pipeline.elements if self.pipeline is not None else [self])
+                 if isinstance(e, UriSource) and e.nvdec_process != 0 and e._nvdec_file()
+                 and normalize_device(e.device) == mine]
+        return len(peers) >= AUTO_WORKER_STREAMS
+
     def _open(self):
         if self._device != "cpu":
             return self._open_gpu()
@@ -204,7 +227,7 @@ class UriSource(Source):
         plain_file = not is_image_sequence(self.path) and not is_network(self.path)
         if plain_file and have_nvdec():
             try:
-                if self.nvdec_process:
+                if self.uses_worker():
                     from ..gpu.decode_process import ProcessNvDecReader
                     return ProcessNvDecReader(self.path, self._device)
                 return NvDecReader(self.path, self._device)

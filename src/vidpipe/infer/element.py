@@ -96,6 +96,7 @@ class Infer(Element):
         self.on_torch = False
         self._front = None  # the graphed front end (torch on CUDA, NVDEC frames)
         self.selection_fallbacks = 0  # batches the graphed NMS handed to the exact one
+        self.selection_flags = [0, 0]  # frames over the graphed NMS's candidates, frames it left unsettled
         self._staging: list = []      # (pinned host buffer, event) pairs free for the next batch
 
     # -- setup -------------------------------------------------------------------------------
@@ -466,6 +467,8 @@ class Infer(Element):
             over, unsettled = flat[-2:].tolist()
             if over or unsettled:
                 self.selection_fallbacks += 1
+                self.selection_flags[0] += int(over)
+                self.selection_flags[1] += int(unsettled)
                 if self.selection_fallbacks == 1:
                     log.info("%s: %d frame(s) with more candidates than the graphed NMS holds, %d not settled in "
                              "its rounds: exact NMS for such batches", self.name, over, unsettled)
