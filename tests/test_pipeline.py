@@ -270,3 +270,30 @@ def test_frames_are_freed_without_the_cycle_collector():
         assert ref() is None
     finally:
         gc.enable()
+
+
+def test_stats_give_each_element_threads_cpu_time(clip, detector_config):
+    """stats()[name]["cpu_s"]: the CPU time of the element's own thread (a probe's work counts
+    where it runs), and "completion_cpu_s" for infer's completion threads."""
+    import time
+    p = Pipeline()
+    src = make_element("urisrc", "src", uri=clip[0])
+    mux = make_element("streammux", "mux", batch_size=1)
+    infer = make_element("infer", "infer", config_file_path=detector_config, workers=2)
+    sink = make_element("fakesink", "sink")
+    p.add(src, mux, infer, sink)
+    src.link(mux)
+    p.link(mux, infer, sink)
+
+    def burn(pad, batch):  # runs in the muxer's thread
+        t0 = time.thread_time()
+        while time.thread_time() - t0 < 0.02:
+            pass
+    mux.src_pad.add_probe(burn)
+    p.run()
+    st = p.stats()
+    frames = st["mux"]["frames"]
+    assert frames == len(clip[1])
+    assert st["mux"]["cpu_s"] >= 0.02 * frames
+    assert st["sink"]["cpu_s"] < 0.02 * frames / 4
+    assert st["infer"]["completion_cpu_s"] > 0 and all(st[k]["cpu_s"] > 0 for k in ("src", "infer"))

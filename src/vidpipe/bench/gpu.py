@@ -14,6 +14,8 @@ For each stream count N (default 1, 4, 16, 32, 64), on a 1080p30 H.264 clip of a
   vidpipe  - the default (nvdec-process=-1): worker from 16 streams, else in-proc; the figure is
              that column's, and the ratios are the default's
   serial   - the default with infer workers=1 (no overlap of one batch's launch with the last's NMS)
+  together - NVDEC and the model at once, no hand-over (nvdec_with_model): min of their two rates,
+             about the best any program doing both can expect on this GPU; "vs tog": vidpipe against it
 FPS are steady-state (from each side's first finished frame to its last). Objects per frame are
 reported for every side; the run fails (exit 1) when vidpipe's differ from the batched
 baseline's by more than 2%. vidpipe's own host copies are counted (bytes per frame, and whole
@@ -22,6 +24,7 @@ frames copied: 0 expected); a profiled run lists the CUDA device-to-host copies.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import tempfile
@@ -112,6 +115,37 @@ def nvdec_only(clip: str, streams: int, frames: int) -> float:
     return _steady(stamps)
 
 
+def nvdec_with_model(clip: str, streams: int, frames: int, backend) -> tuple[float, float]:
+    """NVDEC and the model at the same time on the same GPU, as a pipeline needs them: N decoding
+    threads (as nvdec_only) while one thread runs the model at batch N on its own stream, with no
+    hand-over between them. (NVDEC FPS, model FPS) over the decoders' run: the ceiling of any
+    program doing both, below min(NVDEC alone, model alone) where they slow each other down."""
+    import torch
+    x = torch.randn(streams, 3, 416, 416, device=backend.device).to(backend.dtype)
+    backend.run_torch(x)
+    torch.cuda.synchronize()
+    stop, done = threading.Event(), [0]
+
+    def model() -> None:
+        with torch.cuda.stream(torch.cuda.Stream(backend.device)) as s:
+            while not stop.is_set():
+                for _ in range(4):
+                    backend.run_torch(x)
+                s.synchronize()
+                done[0] += 4
+    th = threading.Thread(target=model, daemon=True)
+    th.start()
+    time.sleep(0.2)
+    t0, n0 = time.perf_counter(), done[0]
+    try:
+        dec = nvdec_only(clip, streams, frames)
+    finally:
+        n1, t1 = done[0], time.perf_counter()
+        stop.set()
+        th.join()
+    return dec, (n1 - n0) * streams / (t1 - t0)
+
+
 def model_only(backend, batch: int, seconds: float = 1.5) -> float:
     import torch
     x = torch.randn(batch, 3, 416, 416, device=backend.device).to(backend.dtype)
@@ -189,7 +223,7 @@ def have_x264() -> bool:
 
 def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = False,
                 sample: bool = False, workers: int = 0, user_probe=None, full: bool = False,
-                nvdec_process: int = -1, upto: str = "tracker") -> dict:
+                nvdec_process: int = -1, upto: str = "tracker", cpu: bool = False) -> dict:
     """The pipeline's steady-state FPS, counted after its last analytics element: decode -> mux
     (upto="mux"), -> infer ("infer"), -> tracker (the default). full: osd, a 1920x1080 tiler and,
     where PyAV has it, the x264 encoder follow the tracker (DeepStream test3's display half)."""
@@ -239,17 +273,18 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
         from torch.profiler import profile as tprofile
         prof = tprofile(activities=[ProfilerActivity.CUDA])
         prof.__enter__()
-    from .stages import ThreadSampler
+    from .stages import ThreadSampler, cores_used, process_cpu
     sampler = ThreadSampler() if sample else None
-    if sampler is not None:
-        with sampler:
-            p.run()
-    else:
+    cpu0, t0 = process_cpu(), time.perf_counter()
+    with sampler or contextlib.nullcontext():
         p.run()
+    wall, cpu1 = time.perf_counter() - t0, process_cpu()
     torch.cuda.synchronize()
     res: dict = {}
     if sampler is not None:
         res["threads"] = sampler.report()
+    if cpu:
+        res["cores"] = cores_used(p.stats(), cpu0, cpu1, wall)
     if sampler is not None or full:
         res["element_stats"] = {k: {s: v[s] for s in ("busy_s", "batches", "frames") if s in v}
                                 for k, v in p.stats().items()}
@@ -353,11 +388,14 @@ def ladder(clip: str, n: int, frames: int, ini: str, procs=(False, True), note: 
     for proc in procs:
         row = {"nvdec_process": proc, "note": note}
         for upto in ("mux", "infer", "tracker"):
-            row[upto] = round(vidpipe_run(clip, n, frames, ini, upto=upto, nvdec_process=int(proc))["fps"], 1)
+            r = vidpipe_run(clip, n, frames, ini, upto=upto, nvdec_process=int(proc), cpu=True)
+            row[upto], row[f"{upto}_cores"] = round(r["fps"], 1), r["cores"]
         rows.append(row)
         print(f"{n} streams{note} cut short, decoding {'in the worker process' if proc else 'in this process'}: "
               f"decode -> mux {row['mux']:.0f}, + infer {row['infer']:.0f}, + tracker {row['tracker']:.0f} FPS",
               flush=True)
+        for upto in ("mux", "infer", "tracker"):
+            print(f"    cores used, up to {upto}: {row[f'{upto}_cores']}", flush=True)
     return rows
 
 
@@ -404,13 +442,14 @@ def main_gpu(args: argparse.Namespace) -> int:
         parser.check(be.outputs, ctx)
         results, wrong = [], []
         print(f"{'streams':>7}{'frames':>8}{'NVDEC':>8}{'h265':>7}{'model':>8}{'batched':>9}{'perframe':>9}{'in-proc':>9}"
-              f"{'worker':>8}{'vidpipe':>9}{'serial':>8}{'vs batched':>11}{'vs min':>8}{'obj/fr base':>12}{'obj/fr vp':>10}{'frames->host':>13}", flush=True)
+              f"{'worker':>8}{'vidpipe':>9}{'serial':>8}{'together':>10}{'vs batched':>11}{'vs min':>8}{'vs tog':>8}{'obj/fr base':>12}{'obj/fr vp':>10}{'frames->host':>13}", flush=True)
         for n in streams:
             frames = args.frames if args.frames != 250 else max(40, min(600, 4800 // n))
             ini = write_ini(os.path.join(tmp, f"nanodet_b{n}.txt"), model, n)
             cfg = load_infer_config(ini)
             assert cfg.batch_size == n
             dec = nvdec_only(clip, n, frames)
+            tog_dec, tog_mod = nvdec_with_model(clip, n, frames, be)
             dec265 = nvdec_only(args.clip_h265, n, frames) if args.clip_h265 else float("nan")
             mod = model_only(be, n)
             base = batched_loop(clip, n, frames, be, parser, ctx)
@@ -420,6 +459,7 @@ def main_gpu(args: argparse.Namespace) -> int:
             vp, other = (proc, inproc) if n >= AUTO_WORKER_STREAMS else (inproc, proc)
             serial = vidpipe_run(clip, n, frames, ini, workers=1)
             bound = min(dec, mod) or float("nan")
+            together = min(tog_dec, tog_mod) or float("nan")
             vp_opf = vp["objects"] / max(vp["frames"], 1)
             diff = abs(vp_opf - base["objects_per_frame"]) / max(base["objects_per_frame"], 1e-9)
             serial_opf = serial["objects"] / max(serial["frames"], 1)
@@ -443,13 +483,15 @@ def main_gpu(args: argparse.Namespace) -> int:
                    "in_process_vs_batched": round(inproc["fps"] / base["fps"], 3),
                    "default_decodes_in": "worker" if vp is proc else "this process",
                    "vs_batched": round(vp["fps"] / base["fps"], 3),
-                   "vs_min_nvdec_model": round(vp["fps"] / bound, 3), "vs_per_frame_loop": round(vp["fps"] / naive, 3),
+                   "vs_min_nvdec_model": round(vp["fps"] / bound, 3),
+                   "together_nvdec_fps": round(tog_dec, 1), "together_model_fps": round(tog_mod, 1),
+                   "vs_together": round(vp["fps"] / together, 3), "vs_per_frame_loop": round(vp["fps"] / naive, 3),
                    "objects_per_frame_batched": round(base["objects_per_frame"], 3),
                    "objects_per_frame_vidpipe": round(vp_opf, 3), "objects_per_frame_diff": round(diff, 4),
                    **{k: v for k, v in vp.items() if k != "fps"}}
             results.append(row)
             print(f"{n:>7}{frames:>8}{dec:>8.0f}{dec265:>7.0f}{mod:>8.0f}{base['fps']:>9.0f}{naive:>9.0f}{inproc['fps']:>9.0f}"
-                  f"{proc['fps']:>8.0f}{vp['fps']:>9.0f}{serial['fps']:>8.0f}{row['vs_batched']:>11.2f}{row['vs_min_nvdec_model']:>8.2f}{base['objects_per_frame']:>12.2f}"
+                  f"{proc['fps']:>8.0f}{vp['fps']:>9.0f}{serial['fps']:>8.0f}{together:>10.0f}{row['vs_batched']:>11.2f}{row['vs_min_nvdec_model']:>8.2f}{row['vs_together']:>8.2f}{base['objects_per_frame']:>12.2f}"
                   f"{vp_opf:>10.2f}{vp['frame_copies_to_host']:>13}", flush=True)
             if args.json:  # after every row: a run cut short still leaves its figures
                 with open(args.json, "w") as fh:
@@ -462,6 +504,9 @@ def main_gpu(args: argparse.Namespace) -> int:
             print(f"profiled {n} streams x 60 frames: {json.dumps(prof.get('profile'))}", flush=True)
             stages = profile_stages(clip, tmp, results, (be, parser, ctx))
             prof["ladder"] = ladder(clip, n, args.frames, ini)
+            if n != streams[-1]:
+                prof["ladder"] += ladder(clip, streams[-1], args.frames,
+                                         os.path.join(tmp, f"nanodet_b{streams[-1]}.txt"))
             without = vidpipe_run(clip, n, args.frames, ini)
             prof["probe_cost"] = [probe_cost(clip, n, args.frames, ini, without, wrong)]
             crowded = write_ini(os.path.join(tmp, f"nanodet_b{n}_crowded.txt"), model, n, PROBE_THRESHOLD)

@@ -13,6 +13,8 @@ be read against what each thread was doing (where Python, not the device, is the
 """
 from __future__ import annotations
 
+import os
+import re
 import statistics
 import sys
 import threading
@@ -126,3 +128,41 @@ class ThreadSampler:
             lc = self.leaf[name]
             out[name + " (leaf)"] = [(k, round(v / total, 3)) for k, v in lc.most_common(top)]
         return out
+
+
+
+def process_cpu() -> tuple[float, float]:
+    """(CPU seconds of this process, of its live child processes such as the NVDEC worker), from
+    getrusage and /proc (children: 0 where there is no /proc)."""
+    import resource
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    children = 0.0
+    if os.path.isdir("/proc"):
+        me, tick = os.getpid(), os.sysconf("SC_CLK_TCK")
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit():
+                continue
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    fields = fh.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == me:
+                children += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
+    return ru.ru_utime + ru.ru_stime, children
+
+
+def cores_used(stats: dict[str, dict], cpu0: tuple[float, float], cpu1: tuple[float, float], wall: float) -> dict:
+    """Cores used over a run (CPU s / wall s): each element's thread (sources summed), the
+    inference completion threads, this whole process and the worker processes."""
+    out: dict[str, float] = {}
+    for name, st in stats.items():
+        if "cpu_s" in st:
+            key = "sources" if re.fullmatch(r"src\d+", name) else name
+            out[key] = out.get(key, 0.0) + st["cpu_s"]
+        if st.get("completion_cpu_s"):
+            out[f"{name} completion"] = st["completion_cpu_s"]
+    out = {k: round(v / wall, 3) for k, v in sorted(out.items(), key=lambda kv: -kv[1])}
+    out["this process"] = round((cpu1[0] - cpu0[0]) / wall, 3)
+    out["worker processes"] = round((cpu1[1] - cpu0[1]) / wall, 3)
+    return out

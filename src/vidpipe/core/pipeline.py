@@ -122,6 +122,8 @@ class Pipeline:
                 el.drain_after_failure()
             except _Stopped:
                 pass
+        finally:
+            el.stats["cpu_s"] = time.thread_time()  # the element thread's CPU time (stats(), benches)
 
     def serve(self, address: str = "127.0.0.1:8080", **kw: Any) -> Any:
         """Starts the HTTP service (REST API, /metrics, browser console) for this pipeline; see

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from dataclasses import replace
 from typing import Any
 
@@ -303,12 +304,19 @@ class Infer(Element):
         pad = self.sink_pad
         pending: deque = deque()
         pool = ThreadPoolExecutor(1 if self.on_torch else n, thread_name_prefix=f"vidpipe:{self.name}")
+        pool_cpu: dict[int, float] = {}  # the pool's threads' CPU time, for stats["completion_cpu_s"]
+
+        def timed(fn, *args):
+            try:
+                return fn(*args)
+            finally:
+                pool_cpu[threading.get_ident()] = time.thread_time()
 
         def submit(batch: Batch):
             if not self.on_torch:
-                return pool.submit(self.process, batch, self._take_turn())
+                return pool.submit(timed, self.process, batch, self._take_turn())
             launch, finish = self._streams
-            return pool.submit(self._complete_on, finish, batch, self._launch_on(launch, batch))
+            return pool.submit(timed, self._complete_on, finish, batch, self._launch_on(launch, batch))
 
         def drain(limit: int) -> None:
             while len(pending) > limit or (pending and (pending[0][0] is None or pending[0][0].done())):
@@ -342,6 +350,7 @@ class Infer(Element):
                     drain(n - 1)
         finally:
             pool.shutdown(wait=True, cancel_futures=True)
+            self.stats["completion_cpu_s"] = sum(pool_cpu.values())
 
     def _take_turn(self) -> bool:
         """Whether the next batch is inferred (interval counts batches, in arrival order)."""
