@@ -35,7 +35,8 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--frames", type=int, default=250, help="frames per stream (default 250)")
     ap.add_argument("--objects", type=int, default=40, help="analytics suite: objects per frame (default 40)")
     ap.add_argument("--outage", type=float, default=60.0, help="messaging suite: seconds the broker is down")
-    ap.add_argument("--repeat", type=int, default=1, help="runs of each side; the best is kept")
+    ap.add_argument("--repeat", type=int, default=None, help="runs of each side; the best is kept (default 1; "
+                    "2 with --device cuda, alternating)")
     ap.add_argument("--json", help="also write the results to this JSON file")
     ap.add_argument("--device", default="cpu", help="cpu, or cuda: the GPU suite (NVDEC + torch; streams "
                     "1,4,16,32,64 by default) against NVDEC alone, the model alone and a hand-written loop")
@@ -317,7 +318,7 @@ def main(args: argparse.Namespace) -> int:
         for streams in (int(s) for s in args.streams.split(",")):
             loop_fps, vp_fps = 0.0, 0.0
             with tempfile.TemporaryDirectory(prefix="vidpipe-bench-") as tmp:
-                for _ in range(args.repeat):
+                for _ in range(args.repeat or 1):
                     fps, loop_objs = hand_written_loop(clip, streams, args.frames, model, labels, threshold, tmp)
                     loop_fps = max(loop_fps, fps)
                     fps, vp_objs = vidpipe_pipeline(clip, streams, args.frames, threshold, tmp)

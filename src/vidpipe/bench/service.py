@@ -166,7 +166,7 @@ def main_service(args: argparse.Namespace) -> int:
     else:
         print("console: skipped (chromium and chromium-driver are not installed)", flush=True)
     print("overhead on the pipeline:", flush=True)
-    out["overhead"] = overhead(clip, min(args.frames, 250), wrong, max(3, args.repeat))
+    out["overhead"] = overhead(clip, min(args.frames, 250), wrong, max(3, args.repeat or 1))
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=2)
