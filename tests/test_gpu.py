@@ -562,14 +562,16 @@ def test_gpu_pipeline_same_detections_as_cpu_on_the_same_frames(shared_dir, nano
 def test_gpu_pipeline_copies_no_frame_to_the_host(h264_squares, detector_config):
     from vidpipe.gpu import transfers
     srcs = [make_element("urisrc", f"s{i}", uri=h264_squares, device="cuda") for i in range(3)]
-    osd_frames = []
-    osd = make_element("osd", "osd")
+    osd_frames, rgb_made = [], []
+    osd, tiler = make_element("osd", "osd"), make_element("tiler", "tl")
     osd.src_pad.add_probe(lambda pad, b: osd_frames.extend(b.frames))
+    for el in (osd, tiler):  # drawn and tiled in NV12: no RGB image made on the way
+        el.src_pad.add_probe(lambda pad, b: rgb_made.extend(f.has_rgb or f.nv12 is None for f in b.frames))
     p = muxed(srcs, make_element("infer", "i", config_file_path=detector_config, device="cuda"),
-              make_element("tracker", "t"), osd, make_element("tiler", "tl"), make_element("fakesink", "f"))
+              make_element("tracker", "t"), osd, tiler, make_element("fakesink", "f"))
     transfers.reset()
     p.run()
-    assert len(osd_frames) == 90
+    assert len(osd_frames) == 90 and len(rgb_made) > 90 and not any(rgb_made)
     assert transfers.frame_d2h == 0
     assert transfers.d2h_bytes < 90 * 1000  # detections only: a few boxes per batch
     assert all(len(f.objects) == 3 and f.image.device.type == "cuda" for f in osd_frames)
@@ -696,3 +698,103 @@ def test_nvdec_in_a_worker_process_gives_the_same_frames(h264_squares, tmp_path)
     p.run()
     assert [s.decoder for s in srcs] == ["nvdec", "nvdec"]
     assert p["sink"].stats["frames"] == 2 * len(here)
+
+
+# ---- drawing, tiling and encoding NV12 frames (nothing asked for RGB) ------------------------
+
+def _yuv(rgb):
+    """BT.601 limited range of one colour, as rgb_to_nv12 and paint_nv12 compute it."""
+    r, g, b = (np.float32(c) for c in rgb)
+    y = np.float32(0.257) * r + np.float32(0.504) * g + np.float32(0.098) * b + np.float32(16.5)
+    u = np.float32(-0.148) * r - np.float32(0.291) * g + np.float32(0.439) * b + np.float32(128.5)
+    v = np.float32(0.439) * r - np.float32(0.368) * g - np.float32(0.071) * b + np.float32(128.5)
+    return int(y), int(u), int(v)
+
+
+@torch_only
+def test_osd_draws_nv12_frames_in_nv12():
+    """A frame that is still NV12 is drawn there and stays NV12: each drawn pixel's luma is its
+    colour's, each 2x2 block holding drawn pixels takes the chroma of the latest drawn of them,
+    and every other byte is untouched. The RGB made from it afterwards shows the boxes where the
+    CPU osd draws them."""
+    import torch
+
+    from vidpipe.core.meta import Batch
+    from vidpipe.gpu.color import nv12_to_rgb, rgb_to_nv12
+    base = rgb_to_nv12(torch.from_numpy(_smooth_image(5, (96, 128, 3))))
+    f = Frame(nv12=base.clone())
+    red, green = (250, 10, 10), (10, 240, 10)
+    f.objects.append(ObjectMeta(0, BBox(20, 20, 40, 30), 0.9, "a", color=red))
+    f.objects.append(ObjectMeta(1, BBox(41, 31, 40, 30), 0.9, "b", color=green))  # drawn later, on top
+    make_element("osd", display_text=False).process(Batch([f]))
+    assert not f.has_rgb and f.nv12 is not None
+    h, w = 96, 128
+    luma, chroma = f.nv12[:h].numpy(), f.nv12[h:].numpy().reshape(h // 2, w // 2, 2)
+    b_luma, b_chroma = base[:h].numpy(), base[h:].numpy().reshape(h // 2, w // 2, 2)
+    cpu = Frame(np.zeros((h, w, 3), np.uint8))  # where the CPU osd draws, and which box is on top
+    cpu.objects.append(ObjectMeta(0, BBox(20, 20, 40, 30), 0.9, "a", color=(1, 1, 1)))
+    cpu.objects.append(ObjectMeta(1, BBox(41, 31, 40, 30), 0.9, "b", color=(2, 2, 2)))
+    make_element("osd", display_text=False).process(Batch([cpu]))
+    who = cpu.image[..., 0]
+    cols = {1: red, 2: green}
+    expect_luma = b_luma.copy()
+    for k, c in cols.items():
+        expect_luma[who == k] = _yuv(c)[0]
+    np.testing.assert_array_equal(luma, expect_luma)
+    blocks = who.reshape(h // 2, 2, w // 2, 2).transpose(0, 2, 1, 3).reshape(h // 2, w // 2, 4)
+    drawn = blocks.max(-1)
+    assert (drawn == 2).sum() > 50 and (drawn == 1).sum() > 50
+    for k, c in cols.items():  # a block touching the later box takes its chroma
+        assert np.all(chroma[drawn == k] == _yuv(c)[1:])
+    np.testing.assert_array_equal(chroma[drawn == 0], b_chroma[drawn == 0])
+    rgb = nv12_to_rgb(f.nv12, h).numpy().astype(int)
+    inside = (blocks == 2).all(-1).repeat(2, 0).repeat(2, 1)
+    assert np.abs(rgb[inside] - np.asarray(green)).max() <= 3
+
+
+@torch_only
+def test_tiler_composes_nv12_frames_as_nv12():
+    """NV12 frames are tiled into an NV12 canvas (luma at cell size, chroma at half): uniform
+    frames give cells of exactly their Y, U, V; the rest is black; no RGB is made."""
+    import torch
+
+    from vidpipe.core.meta import Batch
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+    frames = [Frame(None, i, nv12=torch.from_numpy(_nv12(np.full((60, 80, 3), c, np.uint8)))) for i, c in enumerate(colours)]
+    out = make_element("tiler", width=160, height=120).process(Batch(frames)).frames[0]
+    assert not out.has_rgb and tuple(out.nv12.shape) == (180, 160)
+    assert not any(f.has_rgb for f in frames)
+    luma, chroma = out.nv12[:120].numpy(), out.nv12[120:].numpy().reshape(60, 80, 2)
+    for k, src in enumerate(frames):  # 2x2 grid: cells of 80x60
+        x, y = (k % 2) * 80, (k // 2) * 60
+        sy, sc = int(src.nv12[0, 0]), src.nv12[60:].numpy().reshape(30, 40, 2)[0, 0]
+        assert np.all(luma[y:y + 60, x:x + 80] == sy)
+        assert np.all(chroma[y // 2:y // 2 + 30, x // 2:x // 2 + 40] == sc)
+    assert np.all(luma[60:, 80:] == 16) and np.all(chroma[30:, 40:] == 128)  # the empty cell: black
+
+
+@torch_only
+def test_encoder_takes_nv12_frames_without_rgb(tmp_path):
+    """An NV12 frame reaches x264 as it is (chroma de-interleaved, no RGB made); the decoded video
+    has its pixels."""
+    import av
+    import torch
+
+    from vidpipe.core.meta import Batch
+    img = _smooth_image(6, (96, 128, 3))
+    frames = [Frame(None, 0, i, i / 25, nv12=torch.from_numpy(_nv12(img))) for i in range(5)]
+    enc = make_element("encoder", codec="h264", crf=12)
+    packets = []
+    for f in frames:
+        packets += enc.process(Batch([f])).encoded
+        assert not f.has_rgb
+    for b in enc.finish():
+        packets += b.encoded
+    assert len(packets) == 5
+    codec = av.CodecContext.create("h264", "r")
+    got = [fr for p in packets for fr in codec.decode(av.Packet(p.data))] + codec.decode(None)
+    assert len(got) == 5
+    y = got[0].to_ndarray(format="yuv420p")[:96]
+    assert np.abs(y.astype(int) - _nv12(img)[:96]).mean() < 2
+    rgb = got[0].to_ndarray(format="rgb24")
+    assert np.abs(rgb.astype(int) - img).mean() < 4

@@ -391,3 +391,17 @@ def test_nvdec_worker_is_chosen_from_sixteen_files_on_one_gpu():
     p, srcs = pipeline(N, device="cpu", nvdec_process=1)  # the worker is NVDEC's: never for CPU decoding
     assert not any(s.uses_worker() for s in srcs)
     assert make_element("urisrc", uri="a.mp4", device="cuda", nvdec_process=True).nvdec_process == 1
+
+
+def test_tiler_places_the_first_batch_on_its_full_grid():
+    """The grid comes from every stream of the batch before any cell is drawn: three streams in
+    the first batch make a 2x2 grid whose fourth cell is black (each frame was once drawn into
+    the grid of the streams seen before it, and the first stream's picture filled the canvas)."""
+    from vidpipe.core.meta import Batch, Frame
+    colours = [(200, 30, 30), (30, 200, 30), (30, 30, 200)]
+    frames = [Frame(np.full((60, 80, 3), c, np.uint8), i) for i, c in enumerate(colours)]
+    out = make_element("tiler", width=160, height=120).process(Batch(frames)).frames[0].image
+    for k, c in enumerate(colours):
+        x, y = (k % 2) * 80, (k // 2) * 60
+        assert np.all(out[y:y + 60, x:x + 80] == c), k
+    assert np.all(out[60:, 80:] == 0)

@@ -42,34 +42,44 @@ class EncoderPool:
         out: list[EncodedPacket] = []
         for f in batch.frames:
             enc = self.encoders.get(f.source_id)
-            if enc is None and is_tensor(f.image) and f.image.device.type == "cuda":
-                enc = self._gpu_encoder(f)
+            pixels = f.nv12 if not f.has_rgb and f.nv12 is not None else f.image  # no RGB made for this
+            if enc is None and is_tensor(pixels) and pixels.device.type == "cuda":
+                enc = self._gpu_encoder(f, pixels.device)
             if enc is None:
                 enc = self.encoders[f.source_id] = VideoEncoder(
                     o.codec.lower(), width=f.width, height=f.height, fps=self.fps.get(f.source_id, 25.0),
                     bitrate=o.bitrate, crf=o.crf, preset=o.preset, keyint=o.iframeinterval, tune=o.tune,
                     threads=o.threads)
-            out += enc.encode(f.image if getattr(enc, "on_gpu", False) else f.to_numpy(), f.pts_seconds,
-                              f.source_id)
+            nv12 = f.nv12 if not f.has_rgb else None  # a GPU frame nothing converted: encoded from NV12
+            if getattr(enc, "on_gpu", False):
+                out += enc.encode(None if nv12 is not None else f.image, f.pts_seconds, f.source_id, nv12=nv12)
+            elif nv12 is not None:
+                from ..core.tensors import transfers
+                host = nv12.cpu().numpy()
+                if nv12.device.type != "cpu":
+                    transfers.d2h(host.nbytes, frame=True)
+                out += enc.encode(None, f.pts_seconds, f.source_id, nv12=host)
+            else:
+                out += enc.encode(f.to_numpy(), f.pts_seconds, f.source_id)
         return out
 
-    def _gpu_encoder(self, f):
+    def _gpu_encoder(self, f, device):
         """NVENC for a GPU frame, or None after one log line saying why the CPU encodes instead."""
         from ..gpu.encode import open_nvenc
         o = self.owner
         fps = self.fps.get(f.source_id, 25.0)
         gop = o.iframeinterval or max(1, round(fps * 2))
-        enc = open_nvenc(o.codec.lower(), f.width, f.height, fps, o.bitrate, gop, f.image.device)
+        enc = open_nvenc(o.codec.lower(), f.width, f.height, fps, o.bitrate, gop, device)
         if enc is None:
             if not self.warned:
                 import torch
                 log.warning("%s: no NVENC on %s (%s) or PyNvVideoCodec missing: encoding with %s on the "
-                            "CPU; each frame is copied to the host", o.name, f.image.device,
-                            torch.cuda.get_device_name(f.image.device), "x265" if o.codec == "h265" else "x264")
+                            "CPU; each frame is copied to the host", o.name, device,
+                            torch.cuda.get_device_name(device), "x265" if o.codec == "h265" else "x264")
                 self.warned = True
             return None
         enc.on_gpu = True  # type: ignore[attr-defined]
-        log.info("%s: stream %d encoded with NVENC on %s", o.name, f.source_id, f.image.device)
+        log.info("%s: stream %d encoded with NVENC on %s", o.name, f.source_id, device)
         self.encoders[f.source_id] = enc  # type: ignore[assignment]
         return enc
 

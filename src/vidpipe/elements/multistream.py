@@ -35,10 +35,22 @@ class Tiler(Element):
         super().__init__(name, **props)
         self._sources: set[int] = set()
         self._canvas: np.ndarray | None = None
+        self._canvas_kind = ""
         self._n = 0
         self._fps = 0.0
         self._started = False
         self._held: dict[int, tuple] = {}  # source -> (its cell's objects, display meta) as last shown
+
+    def _put_nv12(self, f: Frame, x: int, y: int, w: int, h: int) -> None:
+        """A frame's NV12 planes resized into its cell of the NV12 canvas (chroma at half size)."""
+        from ..gpu.draw import resize_planes
+        luma, chroma = _nv12_planes(self._canvas, self.width, self.height)
+        src = f.nv12.to(self._canvas.device)
+        src_luma, src_chroma = _nv12_planes(src, f.width, f.height)
+        luma[y:y + h, x:x + w] = resize_planes(src_luma[None], w, h)[0]
+        cy0, cy1, cx0, cx1 = y // 2, (y + h) // 2, x // 2, (x + w) // 2
+        if cy1 > cy0 and cx1 > cx0:
+            chroma[cy0:cy1, cx0:cx1] = resize_planes(src_chroma.permute(2, 0, 1), cx1 - cx0, cy1 - cy0).permute(1, 2, 0)
 
     def grid(self) -> tuple[int, int]:
         n = max(len(self._sources), max(self._sources, default=0) + 1, 1)
@@ -73,31 +85,43 @@ class Tiler(Element):
 
         if not batch.frames:
             return batch
-        on_gpu = is_tensor(batch.frames[0].image)
-        if self._canvas is None or is_tensor(self._canvas) != on_gpu:
-            if on_gpu:
+        f0 = batch.frames[0]
+        on_gpu = is_tensor(f0.image if f0.has_rgb or f0.nv12 is None else f0.nv12)
+        # frames still NV12 on the GPU (nothing asked for RGB) are tiled as NV12: never converted
+        nv12 = on_gpu and self.width % 2 == 0 and self.height % 2 == 0 and \
+            all(not f.has_rgb and f.nv12 is not None for f in batch.frames)
+        kind = "nv12" if nv12 else ("tensor" if on_gpu else "numpy")
+        if self._canvas is None or self._canvas_kind != kind:
+            if nv12:
                 import torch
-                self._canvas = torch.zeros((self.height, self.width, 3), dtype=torch.uint8,
-                                           device=batch.frames[0].image.device)
+                self._canvas = torch.full((self.height * 3 // 2, self.width), 128, dtype=torch.uint8,
+                                          device=f0.nv12.device)
+                self._canvas[:self.height] = 16  # black
+            elif on_gpu:
+                import torch
+                self._canvas = torch.zeros((self.height, self.width, 3), dtype=torch.uint8, device=f0.image.device)
             else:
                 self._canvas = np.zeros((self.height, self.width, 3), np.uint8)
+            self._canvas_kind = kind
         meta = FrameMeta()
         dm = meta.display_meta
         src_table = batch.table
         shown_rows, shown_scale, shown_src = [], [], []
+        self._sources.update(f.source_id for f in batch.frames)  # the grid before any cell is placed
         for f in batch.frames:
-            self._sources.add(f.source_id)
             cell = self.cell(f.source_id)
             if cell is None:
                 continue
             x, y, w, h = cell
-            img = f.image if on_gpu else f.to_numpy()
-            if on_gpu:
+            if nv12:
+                self._put_nv12(f, x, y, w, h)
+            elif on_gpu:
                 from ..gpu.draw import resize_rgb
-                self._canvas[y:y + h, x:x + w] = resize_rgb(img.to(self._canvas.device), w, h)
+                self._canvas[y:y + h, x:x + w] = resize_rgb(f.image.to(self._canvas.device), w, h)
             else:
+                img = f.to_numpy()
                 self._canvas[y:y + h, x:x + w] = cv2.resize(img, (w, h), interpolation=cv2.INTER_AREA if img.shape[1] > w else cv2.INTER_LINEAR)
-            sx, sy = w / img.shape[1], h / img.shape[0]
+            sx, sy = w / f.width, h / f.height
             rows = src_table.rows_of(f._slot)
             shown_rows.append(rows)
             shown_scale.append(np.broadcast_to(np.asarray([sx, sy, x, y], np.float64), (len(rows), 4)))
@@ -108,8 +132,9 @@ class Tiler(Element):
             meta.tensor_meta.extend(f.meta.tensor_meta)
             meta.inferred_by.extend(i for i in f.meta.inferred_by if i not in meta.inferred_by)
             meta.user_meta.setdefault("tiled_sources", []).append(f.source_id)
-        out = Frame(self._canvas.clone() if on_gpu else self._canvas.copy(), 0, self._n, max(f.pts_seconds for f in batch.frames), meta,
-                    created_at=min(f.created_at for f in batch.frames))
+        canvas = self._canvas.clone() if on_gpu else self._canvas.copy()
+        out = Frame(None if nv12 else canvas, 0, self._n, max(f.pts_seconds for f in batch.frames), meta,
+                    created_at=min(f.created_at for f in batch.frames), nv12=canvas if nv12 else None)
         t = None
         if shown_rows:  # every shown object, its box mapped into its cell with one scale and offset
             rows = np.concatenate(shown_rows)
@@ -131,6 +156,11 @@ class Tiler(Element):
             out._table = ObjectTable.concat(parts) if len(parts) > 1 else parts[0][0]
         self._n += 1
         return Batch([out], user_meta=batch.user_meta)
+
+
+def _nv12_planes(nv12, width: int, height: int):
+    """An NV12 tensor [H*3/2, W] as its luma [H, W] and interleaved chroma [H/2, W/2, 2] views."""
+    return nv12[:height], nv12[height:height + height // 2].view(height // 2, width // 2, 2)
 
 
 def _extend_display(dst: DisplayMeta, src: DisplayMeta) -> None:

@@ -16,12 +16,12 @@ def draw_frame(frame: Frame, *, border_width: int = 2, font_scale: float = 0.45,
                show_label: bool = True, show_conf: bool = True, marks: list | None = None) -> None:
     """Draws a frame's objects (or the precomputed `marks` of them, see object_marks) and its
     display meta, on the frame's own device."""
-    img = frame.image
-    if not isinstance(img, np.ndarray):
+    if not (frame.has_rgb and isinstance(frame.image, np.ndarray)):  # a tensor, or NV12 from the GPU
         from ..gpu.draw import draw_frame as draw_on_device
         draw_on_device(frame, border_width=border_width, font_scale=font_scale, show_label=show_label,
                        show_conf=show_conf)
         return
+    img = frame.image
     if marks is None:
         objs = frame.objects
         marks = object_marks(objs, np.full(len(objs), img.shape[1]), border_width=border_width,
@@ -84,7 +84,7 @@ class Osd(Element):
             widths = np.asarray([f.width for f in frames])[fidx]
             for k, m in zip(fidx.tolist(), object_marks(objs, widths, **style)):
                 per_frame[k].append(m)
-        if on_host or any(isinstance(f.image, np.ndarray) for f in frames):
+        if on_host or any(f.has_rgb and isinstance(f.image, np.ndarray) for f in frames):
             for frame, marks in zip(frames, per_frame):
                 draw_frame(frame, marks=marks if on_host else None, **style)
         else:  # torch frames: one upload of the batch's pixels

@@ -6,6 +6,11 @@ small patches, boxes are bands - then the frame gets one upload of that list and
 shapes overlap, the one drawn last wins (resolved on the device, so the result does not depend on
 the scatter's order). Text without a background is drawn opaque where OpenCV's anti-aliased
 coverage is at least half.
+
+Frames that are still NV12 (decoded on the GPU, no RGB asked for yet) are drawn in NV12: each
+pixel's luma, and each 2x2 block's chroma from the block's winning write, so a frame that is only
+drawn, tiled and encoded never becomes RGB. Frames with an RGB image are drawn on it (their NV12
+copy is then dropped: it no longer matches).
 """
 from __future__ import annotations
 
@@ -165,20 +170,45 @@ def overlay_pixels(frame, *, border_width: int = 2, font_scale: float = 0.45, sh
 _winner_buf: dict = {}
 
 
+def _winners(idx, key, n: int, dev, name: str = "pixel"):
+    """For each write, the position of the write that wins its target (the largest key among the
+    writes to the same index; key % len(idx) is a write's position)."""
+    import torch
+    win = _winner_buf.get((name, str(dev), n))
+    if win is None:
+        win = _winner_buf[(name, str(dev), n)] = torch.empty(n, dtype=torch.int64, device=dev)
+    win.index_fill_(0, idx, -1)             # only the targets written here
+    win.scatter_reduce_(0, idx, key, reduce="amax")
+    return win[idx] % len(idx)
+
+
 def paint(image, idx, rgb, key) -> None:
     """Writes pixels into `image` (torch [H, W, 3] uint8): flat indices, RGB and keys, tensors on
-    the image's device (see _Pixels.arrays). Of a pixel's writes the one with the largest key wins
-    (key % len(idx) is the write's position). Nothing waits for the device: every write of a
-    pixel carries its winner's colour, so duplicate writes agree."""
-    import torch
-    dev = image.device
+    the image's device (see _Pixels.arrays). Of a pixel's writes the one with the largest key wins.
+    Nothing waits for the device: every write of a pixel carries its winner's colour, so duplicate
+    writes agree."""
     n = image.shape[0] * image.shape[1]
-    win = _winner_buf.get((str(dev), n))
-    if win is None:
-        win = _winner_buf[(str(dev), n)] = torch.empty(n, dtype=torch.int64, device=dev)
-    win.index_fill_(0, idx, -1)             # only the pixels written here
-    win.scatter_reduce_(0, idx, key, reduce="amax")
-    image.view(n, 3)[idx] = rgb[win[idx] % len(idx)]
+    image.view(n, 3)[idx] = rgb[_winners(idx, key, n, image.device)]
+
+
+def paint_nv12(nv12, width: int, height: int, idx, rgb, key) -> None:
+    """paint() for an NV12 frame (torch [H*3/2, W] uint8, contiguous): each written pixel's luma,
+    and the chroma of each 2x2 block holding written pixels from the block's winning write (the
+    latest drawn), in BT.601 limited range as rgb_to_nv12."""
+    import torch
+    n = width * height
+    c = rgb.to(torch.float32)
+    r, g, b = c[:, 0], c[:, 1], c[:, 2]
+    luma = (0.257 * r + 0.504 * g + 0.098 * b + 16.5).clamp_(0, 255).to(torch.uint8)
+    flat = nv12.view(-1)
+    flat[idx] = luma[_winners(idx, key, n, nv12.device)]
+    half = width // 2
+    cidx = (idx // width // 2) * half + (idx % width) // 2
+    w = _winners(cidx, key, n // 4, nv12.device, "chroma")
+    r, g, b = r[w], g[w], b[w]
+    u = (-0.148 * r - 0.291 * g + 0.439 * b + 128.5).clamp_(0, 255).to(torch.uint8)
+    v = (0.439 * r - 0.368 * g - 0.071 * b + 128.5).clamp_(0, 255).to(torch.uint8)
+    flat[n:].view(-1, 2)[cidx] = torch.stack([u, v], 1)
 
 
 def draw_frame(frame, **style) -> None:
@@ -192,13 +222,17 @@ def draw_batch(frames, **style) -> None:
     import torch
 
     from . import transfers
-    from .color import make_rgb
-    make_rgb(frames)  # NV12-only frames converted together
     parts, imgs = [], []
     for f in frames:
-        img = f.image
-        if not img.is_contiguous():
-            f.image = img = img.contiguous()
+        if f.has_rgb or f.nv12 is None:
+            img = f.image
+            if not img.is_contiguous():
+                f.image = img = img.contiguous()
+            f.nv12 = None  # drawn on the RGB image: the NV12 copy would be stale
+        else:  # still NV12: drawn there, never converted
+            img = f.nv12
+            if not img.is_contiguous():
+                f.nv12 = img = img.contiguous()
         parts.append(overlay_pixels(f, **style))
         imgs.append(img)
     sizes = [len(p[0]) for p in parts]
@@ -212,10 +246,28 @@ def draw_batch(frames, **style) -> None:
     else:
         ti, tc, tk = (torch.from_numpy(a) for a in host)
     start = 0
-    for img, k in zip(imgs, sizes):
+    for f, img, k in zip(frames, imgs, sizes):
         if k:
-            paint(img, ti[start:start + k], tc[start:start + k], tk[start:start + k])
+            part = ti[start:start + k], tc[start:start + k], tk[start:start + k]
+            if img.dim() == 2:
+                paint_nv12(img, f.width, f.height, *part)
+            else:
+                paint(img, *part)
         start += k
+
+
+def resize_planes(planes, width: int, height: int):
+    """[C, H, W] uint8 tensor -> [C, height, width]: bilinear below 2x shrink, area averaging
+    beyond (as resize_rgb and the CPU tiler)."""
+    import torch
+    import torch.nn.functional as F
+    ih, iw = planes.shape[1:]
+    if (iw, ih) == (width, height):
+        return planes
+    mode = "area" if (iw > width and ih > height) else "bilinear"
+    kw = {} if mode == "area" else {"align_corners": False}
+    y = F.interpolate(planes[None].float(), size=(height, width), mode=mode, **kw)
+    return y.round_().clamp_(0, 255).to(torch.uint8)[0]
 
 
 def resize_rgb(img, width: int, height: int, *, pad: bool = False):

@@ -58,12 +58,24 @@ class NvEncoder:
                                      self.width, self.height, self.frame_ticks))
         return out
 
-    def encode(self, image, pts_seconds: float = 0.0, source_id: int = 0) -> list[EncodedPacket]:
-        nv12 = rgb_to_nv12(image[: self.height, : self.width].contiguous())
-        return self._packets(self._enc.Encode(nv12), source_id)
+    def encode(self, image, pts_seconds: float = 0.0, source_id: int = 0, *, nv12=None) -> list[EncodedPacket]:
+        """One RGB frame (tensor HxWx3), or one NV12 frame (`nv12`, [H*3/2, W]) as it is."""
+        if nv12 is not None:
+            h = nv12.shape[0] * 2 // 3
+            if (nv12.shape[1], h) != (self.width, self.height):  # odd sizes: the even part
+                nv12 = crop_nv12(nv12, h, self.width, self.height)
+        else:
+            nv12 = rgb_to_nv12(image[: self.height, : self.width].contiguous())
+        return self._packets(self._enc.Encode(nv12.contiguous()), source_id)
 
     def flush(self, source_id: int = 0) -> list[EncodedPacket]:
         return self._packets(self._enc.EndEncode(), source_id)
+
+
+def crop_nv12(nv12, h: int, width: int, height: int):
+    """An NV12 tensor cropped to width x height (both even)."""
+    import torch
+    return torch.cat([nv12[:height, :width], nv12[h:h + height // 2, :width]])
 
 
 def open_nvenc(codec: str, width: int, height: int, fps: float, bitrate: int, gop: int, device) -> NvEncoder | None:

@@ -27,3 +27,14 @@ def rgb_to_frame(image: np.ndarray):
     import cv2
 
     return av.VideoFrame.from_ndarray(cv2.cvtColor(image, cv2.COLOR_RGB2YUV_I420), format="yuv420p")
+
+
+def nv12_to_frame(nv12: np.ndarray, width: int, height: int):
+    """NV12 uint8 [H*3/2, W] (luma rows, then interleaved U/V rows) -> av.VideoFrame in yuv420p of
+    width x height (even; a larger frame is cropped): the chroma de-interleaved, nothing converted."""
+    import av
+    h, w = nv12.shape[0] * 2 // 3, nv12.shape[1]
+    uv = nv12[h:h + h // 2, :w].reshape(h // 2, w // 2, 2)[:height // 2, :width // 2]
+    i420 = np.concatenate([nv12[:height, :width].reshape(-1), np.ascontiguousarray(uv[..., 0]).reshape(-1),
+                           np.ascontiguousarray(uv[..., 1]).reshape(-1)])
+    return av.VideoFrame.from_ndarray(i420.reshape(height * 3 // 2, width), format="yuv420p")

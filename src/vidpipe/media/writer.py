@@ -11,7 +11,7 @@ import numpy as np
 
 from ..core.meta import EncodedPacket
 from ..errors import MediaError, UnsupportedCodecError
-from .convert import rgb_to_frame
+from .convert import nv12_to_frame, rgb_to_frame
 
 log = logging.getLogger("vidpipe")
 TIME_BASE = Fraction(1, 90000)  # RTP's video clock; pts in this unit everywhere downstream
@@ -65,14 +65,19 @@ class VideoEncoder:
         self._last_pts = -1
         self.frame_ticks = int(round(90000 / fps)) if fps > 0 else 3600
 
-    def encode(self, image: np.ndarray | None, pts_seconds: float = 0.0, source_id: int = 0) -> list[EncodedPacket]:
-
-        if image is None:
+    def encode(self, image: np.ndarray | None, pts_seconds: float = 0.0, source_id: int = 0, *,
+               nv12: np.ndarray | None = None) -> list[EncodedPacket]:
+        """One RGB frame (HxWx3), or one NV12 frame (`nv12`, [H*3/2, W], as decoded on a GPU);
+        neither: flush."""
+        if image is None and nv12 is None:
             packets = self._ctx.encode(None)
         else:
-            if image.shape[1] != self.width or image.shape[0] != self.height:
-                image = image[: self.height, : self.width]
-            frame = rgb_to_frame(np.ascontiguousarray(image))
+            if nv12 is not None:
+                frame = nv12_to_frame(nv12, self.width, self.height)
+            else:
+                if image.shape[1] != self.width or image.shape[0] != self.height:
+                    image = image[: self.height, : self.width]
+                frame = rgb_to_frame(np.ascontiguousarray(image))
             pts = int(round(pts_seconds * 90000))
             if pts <= self._last_pts:  # encoders need strictly increasing pts
                 pts = self._last_pts + 1
