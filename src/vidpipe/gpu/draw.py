@@ -30,6 +30,7 @@ class _Pixels:
         self.idx: list[np.ndarray] = []
         self.rgb: list[np.ndarray] = []
         self.ranks: list[np.ndarray] = []
+        self.bands: list[tuple] = []  # rectangles whose pixels are made on the device
         self.next_rank = 0
 
     def take_rank(self) -> int:
@@ -43,19 +44,12 @@ class _Pixels:
         self.ranks.append(np.full(len(idx), self.take_rank(), np.int64))
 
     def rects(self, boxes: np.ndarray, colors: np.ndarray, ranks: np.ndarray) -> None:
-        """Filled rectangles [K, 4] (x2/y2 exclusive, clipped), colours [K, 3], ranks [K], at once."""
-        if not len(boxes):
-            return
+        """Filled rectangles [K, 4] (x2/y2 exclusive, clipped), colours [K, 3], ranks [K], at once.
+        Kept as rectangles: their pixels are made on the device (see arrays and expand_bands)."""
         x1, x2 = np.clip(boxes[:, 0], 0, self.w), np.clip(boxes[:, 2], 0, self.w)
         y1, y2 = np.clip(boxes[:, 1], 0, self.h), np.clip(boxes[:, 3], 0, self.h)
         bw, bh = np.maximum(x2 - x1, 0), np.maximum(y2 - y1, 0)
-        count = bw * bh
-        rid = np.repeat(np.arange(len(boxes)), count)
-        local = np.arange(len(rid)) - np.repeat(np.cumsum(count) - count, count)
-        w = bw[rid]
-        self.idx.append(((y1[rid] + local // w) * self.w + x1[rid] + local % w).astype(np.int64))
-        self.rgb.append(colors[rid])
-        self.ranks.append(ranks[rid].astype(np.int64))
+        self.bands.append((x1, y1, bw, bw * bh, np.asarray(colors, np.uint8).reshape(-1, 3), ranks))
 
     def rect(self, x1: int, y1: int, x2: int, y2: int, color) -> None:
         """Filled rectangle, x2/y2 exclusive, clipped to the frame."""
@@ -96,19 +90,47 @@ class _Pixels:
         img[:] = color[:3]
         self.patch(x1, y1, img, on)
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(flat indices, RGB, key): of a pixel's writes the one with the largest key wins;
-        key % len(indices) is the write's position (see paint)."""
-        if not self.idx:
-            return np.zeros(0, np.int64), np.zeros((0, 3), np.uint8), np.zeros(0, np.int64)
-        idx = np.concatenate(self.idx)
-        key = np.concatenate(self.ranks) * len(idx) + np.arange(len(idx))
-        return idx, np.ascontiguousarray(np.concatenate(self.rgb)), key
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """(flat indices, RGB, keys) of the pixels made here, and the rectangles whose pixels the
+        device makes (expand_bands): x1, y1, width, count (pixels), colour, and the key of each
+        one's first pixel. The frame's writes are these pixels, then the rectangles' pixels in
+        order; of a pixel's writes the one with the largest key wins, and key % (number of writes)
+        is a write's position in that order (see paint)."""
+        idx = np.concatenate(self.idx) if self.idx else np.zeros(0, np.int64)
+        rgb = np.ascontiguousarray(np.concatenate(self.rgb)) if self.rgb else np.zeros((0, 3), np.uint8)
+        ranks = np.concatenate(self.ranks) if self.ranks else np.zeros(0, np.int64)
+        x1, y1, bw, count, color, branks = (np.concatenate([b[j] for b in self.bands]) if self.bands else
+                                            np.zeros((0, 3) if j == 4 else 0, np.uint8 if j == 4 else np.int64)
+                                            for j in range(6))
+        total = len(idx) + int(count.sum())
+        key = ranks * total + np.arange(len(idx))
+        first = len(idx) + np.cumsum(count) - count  # each rectangle's first pixel's position
+        bands = {"x1": x1.astype(np.int64), "y1": y1.astype(np.int64), "width": bw.astype(np.int64),
+                 "count": count.astype(np.int64), "color": color,
+                 "key": (branks.astype(np.int64) * total + first).astype(np.int64)}
+        return idx, rgb, key, bands
+
+
+def expand_bands(bands: dict, frame_width):
+    """The rectangles' pixels, made on the device from their corners: (flat indices, RGB, keys),
+    rectangle after rectangle, row by row. `bands`: tensors as returned by _Pixels.arrays
+    (several frames' rectangles may be concatenated), `frame_width` per rectangle (tensor) or
+    one int; their total pixel count must be bands["total"] (an int, known on the host: no sync)."""
+    import torch
+    count, total = bands["count"], bands["total"]
+    k = len(count)
+    rid = torch.repeat_interleave(torch.arange(k, device=count.device), count, output_size=total)
+    start = torch.cumsum(count, 0) - count
+    local = torch.arange(total, device=count.device) - start[rid]
+    w = bands["width"][rid]
+    fw = frame_width[rid] if torch.is_tensor(frame_width) else frame_width
+    idx = (bands["y1"][rid] + local // w) * fw + bands["x1"][rid] + local % w
+    return idx, bands["color"][rid], bands["key"][rid] + local
 
 
 def overlay_pixels(frame, *, border_width: int = 2, font_scale: float = 0.45, show_label: bool = True,
-                   show_conf: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What osd draws on `frame`, as (flat pixel indices, RGB values, keys: the largest wins)."""
+                   show_conf: bool = True) -> tuple:
+    """What osd draws on `frame`: see _Pixels.arrays."""
     import cv2
 
     from ..media.overlay import object_marks
@@ -272,26 +294,44 @@ def draw_batch(frames, **style) -> None:
                 f.nv12 = img = img.contiguous()
         parts.append(overlay_pixels(f, **style))
         imgs.append(img)
-    sizes = [len(p[0]) for p in parts]
-    if not sum(sizes):
+    host_n = [len(p[0]) for p in parts]
+    band_n = [int(p[3]["count"].sum()) for p in parts]
+    if not sum(host_n) + sum(band_n):
         return
     dev = imgs[0].device
-    host = [np.concatenate([p[j] for p in parts]) for j in (0, 2, 1)]  # indices, keys, RGB
+    bands = [p[3] for p in parts]
+    # one upload: the host-made pixels' indices and keys, the rectangles (corners, sizes, keys,
+    # their frame's width), then the uint8 colours
+    arrays = [np.concatenate([p[0] for p in parts]), np.concatenate([p[2] for p in parts])]
+    arrays += [np.concatenate([b[k] for b in bands]) for k in ("x1", "y1", "width", "count", "key")]
+    arrays.append(np.concatenate([np.full(len(b["count"]), f.width, np.int64) for b, f in zip(bands, frames)]))
+    arrays += [np.concatenate([p[1] for p in parts]).reshape(-1), np.concatenate([b["color"] for b in bands]).reshape(-1)]
     if dev.type != "cpu":
-        transfers.h2d(sum(a.nbytes for a in host))
-        ti, tk, tc = _upload(host, dev)
-        ti, tk, tc = ti.view(torch.int64), tk.view(torch.int64), tc.view(-1, 3)
+        transfers.h2d(sum(a.nbytes for a in arrays))
+        t = _upload(arrays, dev)
+        t = [x.view(torch.int64) for x in t[:8]] + [x.view(-1, 3) for x in t[8:]]
     else:
-        ti, tk, tc = (torch.from_numpy(a) for a in host)
-    start = 0
-    for f, img, k in zip(frames, imgs, sizes):
-        if k:
-            part = ti[start:start + k], tc[start:start + k], tk[start:start + k]
+        t = [torch.from_numpy(a) for a in arrays[:8]] + [torch.from_numpy(a).view(-1, 3) for a in arrays[8:]]
+    ti, tk, bx1, by1, bw, bcount, bkey, bfw, tc, bcolor = t
+    made = (ti, tc, tk)
+    if sum(band_n):  # every rectangle's pixels of the batch, made on the device at once
+        made_b = expand_bands({"x1": bx1, "y1": by1, "width": bw, "count": bcount, "key": bkey, "color": bcolor,
+                               "total": sum(band_n)}, bfw)
+    hs = bs = 0
+    for f, img, nh, nb in zip(frames, imgs, host_n, band_n):
+        if nh and nb:  # the frame's writes: its host-made pixels, then its rectangles' pixels
+            part = [torch.cat([a[hs:hs + nh], b[bs:bs + nb]]) for a, b in zip(made, made_b)]
+        elif nb:
+            part = [b[bs:bs + nb] for b in made_b]
+        else:
+            part = [a[hs:hs + nh] for a in made]
+        if nh or nb:
             if img.dim() == 2:
                 paint_nv12(img, f.width, f.height, *part)
             else:
                 paint(img, *part)
-        start += k
+        hs += nh
+        bs += nb
 
 
 def resize_planes(planes, width: int, height: int):
