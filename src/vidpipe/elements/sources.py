@@ -201,8 +201,8 @@ class UriSource(Source):
         """Whether NVDEC runs in the worker process: nvdec-process=1, or -1 (auto) and the
         pipeline decodes AUTO_WORKER_STREAMS or more files on this source's GPU. Decoding in this
         process, a decoder waits whenever another thread runs Python; the worker costs a CUDA
-        context and a second or two at the first open, which pays from about 16 streams (measured:
-        faster at 16 and 64 streams, mixed at 4, even at 1)."""
+        context and a second or two at the first open, which pays from about 16 streams (measured
+        on an H200: faster at 16 streams in every run, even at 64, not faster at 1-4)."""
         if self.nvdec_process >= 0 or not self._nvdec_file():
             return self.nvdec_process == 1 and self._nvdec_file()
         from ..gpu import normalize_device

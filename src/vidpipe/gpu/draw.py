@@ -7,10 +7,10 @@ shapes overlap, the one drawn last wins (resolved on the device, so the result d
 the scatter's order). Text without a background is drawn opaque where OpenCV's anti-aliased
 coverage is at least half.
 
-Frames that are still NV12 (decoded on the GPU, no RGB asked for yet) are drawn in NV12: each
-pixel's luma, and each 2x2 block's chroma from the block's winning write, so a frame that is only
-drawn, tiled and encoded never becomes RGB. Frames with an RGB image are drawn on it (their NV12
-copy is then dropped: it no longer matches).
+Frames still in NV12 (decoded on the GPU) get their RGB image first, the batch in one conversion;
+with DRAW_NV12 they are drawn in NV12 instead (each pixel's luma, each 2x2 block's chroma from
+the block's winning write). Either way the frame's NV12 copy no longer matches a drawn RGB image
+and is dropped. Box bands travel as rectangles; their pixels are made on the device.
 """
 from __future__ import annotations
 
@@ -191,7 +191,7 @@ def overlay_pixels(frame, *, border_width: int = 2, font_scale: float = 0.45, sh
     return px.arrays()
 
 
-_winner_buf: dict = {}
+_winner_buf = threading.local()
 # Frames still in NV12 drawn there (paint_nv12) instead of converted to RGB first. Off: on an H200
 # the full 16-stream row ran at 304-313 FPS with it against 381-385 without (same run; the chroma
 # winners cost more launches than one batched conversion saves). Set it where NV12 matters more
@@ -203,9 +203,12 @@ def _winners(idx, key, n: int, dev, name: str = "pixel"):
     """For each write, the position of the write that wins its target (the largest key among the
     writes to the same index; key % len(idx) is a write's position)."""
     import torch
-    win = _winner_buf.get((name, str(dev), n))
+    bufs = getattr(_winner_buf, "bufs", None)  # per thread (two osd elements may draw at once), freed with it
+    if bufs is None:
+        bufs = _winner_buf.bufs = {}
+    win = bufs.get((name, str(dev), n))
     if win is None:
-        win = _winner_buf[(name, str(dev), n)] = torch.empty(n, dtype=torch.int64, device=dev)
+        win = bufs[(name, str(dev), n)] = torch.empty(n, dtype=torch.int64, device=dev)
     win.index_fill_(0, idx, -1)             # only the targets written here
     win.scatter_reduce_(0, idx, key, reduce="amax")
     return win[idx] % len(idx)
