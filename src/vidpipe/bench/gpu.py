@@ -119,8 +119,8 @@ def nvdec_only(clip: str, streams: int, frames: int) -> float:
 def nvdec_with_model(clip: str, streams: int, frames: int, backend) -> tuple[float, float]:
     """NVDEC and the model at the same time on the same GPU, as a pipeline needs them: N decoding
     threads (as nvdec_only) while one thread runs the model at batch N on its own stream, with no
-    hand-over between them. (NVDEC FPS, model FPS) over the decoders' run: the ceiling of any
-    program doing both, below min(NVDEC alone, model alone) where they slow each other down."""
+    hand-over between them. (NVDEC FPS, model FPS) over the decoders' run: about the best a
+    program doing both can expect, below min(NVDEC alone, model alone) as they slow each other down."""
     import torch
     x = torch.randn(streams, 3, 416, 416, device=backend.device).to(backend.dtype)
     backend.run_torch(x)
