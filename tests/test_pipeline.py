@@ -297,3 +297,38 @@ def test_stats_give_each_element_threads_cpu_time(clip, detector_config):
     assert st["mux"]["cpu_s"] >= 0.02 * frames
     assert st["sink"]["cpu_s"] < 0.02 * frames / 4
     assert st["infer"]["completion_cpu_s"] > 0 and all(st[k]["cpu_s"] > 0 for k in ("src", "infer"))
+
+
+def test_cpu_time_is_read_while_an_element_runs(clip):
+    """stats()["cpu_s"] grows while the element's thread is still running (Linux reads any
+    thread's CPU clock), not only when it ends."""
+    import threading
+    import time
+    p = Pipeline()
+    src = make_element("urisrc", "src", uri=clip[0], file_loop=True, num_buffers=100000)
+    mux = make_element("streammux", "mux", batch_size=1)
+    sink = make_element("fakesink", "sink")
+    p.add(src, mux, sink)
+    src.link(mux)
+    p.link(mux, sink)
+
+    def burn(pad, batch):
+        t0 = time.thread_time()
+        while time.thread_time() - t0 < 0.005:
+            pass
+    mux.src_pad.add_probe(burn)
+    seen = []
+    t = threading.Thread(target=p.run)
+    t.start()
+    try:
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(seen) < 2:
+            cpu = p.stats()["mux"]["cpu_s"]
+            if cpu > 0.1 and (not seen or cpu > seen[-1] + 0.05):
+                seen.append(cpu)
+            time.sleep(0.1)
+        assert len(seen) == 2 and t.is_alive()
+    finally:
+        p.send_eos()
+        t.join(30)
+    assert not t.is_alive()

@@ -96,6 +96,8 @@ def test_streams_pipeline_and_metrics(served):
     assert counts == infs and all(v > 0 for v in counts.values())
     busy = samples(fams, "vidpipe_element_busy_seconds", "_total")
     assert busy[(("element", "infer"), ("factory", "infer"))] > 0
+    cpu = samples(fams, "vidpipe_element_cpu_seconds", "_total")  # read while the threads run
+    assert cpu[(("element", "infer"), ("factory", "infer"))] > 0 and len(cpu) == len(busy)
     assert samples(fams, "vidpipe_pipeline_state")[(("state", "playing"),)] == 1
     assert "vidpipe_inference_seconds" in fams and "vidpipe_element_queue_depth" in fams
     before = frames[(("sensor_id", "0"), ("source_id", "0"))]

@@ -294,11 +294,24 @@ class Pipeline:
         return 130 if self.interrupted else 0
 
     def stats(self) -> dict[str, dict[str, Any]]:
+        """Per element: batches, frames, busy_s (time in process()), dropped, cpu_s (its thread's
+        CPU time; infer adds completion_cpu_s for its completion threads), queue_depth."""
         out = {}
         for el in self.elements:
             depth = {p.name: p.queue.qsize() for p in el.sink_pads.values()}
-            out[el.name] = {**el.stats, "queue_depth": depth}
+            out[el.name] = {**el.stats, "cpu_s": self.cpu_seconds(el), "queue_depth": depth}
         return out
+
+    def cpu_seconds(self, el: Element) -> float:
+        """CPU time of the element's thread so far: read while it runs where the platform allows
+        (Linux), else as the thread left it when it ended."""
+        t = self._threads.get(el.name)
+        if t is not None and t.is_alive() and t.ident is not None and hasattr(time, "pthread_getcpuclockid"):
+            try:
+                return time.clock_gettime(time.pthread_getcpuclockid(t.ident))
+            except (OSError, ValueError):  # the thread ended meanwhile
+                pass
+        return float(el.stats.get("cpu_s", 0.0))
 
     # -- other ways to build -----------------------------------------------------------------
     @classmethod

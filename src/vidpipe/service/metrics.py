@@ -58,10 +58,13 @@ class PipelineCollector:
                                   labels=["element", "factory", "pad"])
         infer = CounterMetricFamily("vidpipe_inference_seconds", "Time inference elements spent (preprocess, "
                                     "model, parse)", labels=["element"])
+        cpu = CounterMetricFamily("vidpipe_element_cpu_seconds", "CPU time of the element's thread",
+                                  labels=["element", "factory"])
         for el in list(p.elements):
             ls = [el.name, el.factory_name]
             st = el.stats
             busy.add_metric(ls, st.get("busy_s", 0.0))
+            cpu.add_metric(ls, p.cpu_seconds(el))
             efr.add_metric(ls, st.get("frames", 0))
             batches.add_metric(ls, st.get("batches", 0))
             bsize.add_metric(ls, st.get("frames", 0) / st["batches"] if st.get("batches") else 0.0)
@@ -70,7 +73,7 @@ class PipelineCollector:
                 depth.add_metric([*ls, pad.name], q.qsize() if q is not None else 0)
             if el.factory_name == "infer":
                 infer.add_metric([el.name], st.get("busy_s", 0.0))
-        yield from (busy, efr, batches, bsize, depth, infer)
+        yield from (busy, cpu, efr, batches, bsize, depth, infer)
 
         msgs = CounterMetricFamily("vidpipe_messages", "Broker messages by outcome (published: sent, "
                                    "acknowledged: the broker confirmed, retried, dropped: by the outbox bound)",
