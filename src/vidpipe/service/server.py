@@ -105,7 +105,8 @@ class Service:
         self.pipeline.bus.add_listener(self._on_bus)
         self._thread = threading.Thread(target=self._serve, name="vidpipe:http", daemon=True)
         self._thread.start()
-        self._ready.wait(10)
+        if not self._ready.wait(60) and self._error is None:  # never run a pipeline whose service is not up
+            self._error = TimeoutError("the HTTP server did not start within 60 s")
         if self._error is not None:
             self.stop()
             err = self._error
@@ -124,6 +125,7 @@ class Service:
     def _serve(self) -> None:
         loop = self._loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
+        runner = None
         try:
             runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
             loop.run_until_complete(runner.setup())
@@ -133,6 +135,12 @@ class Service:
                 self.port = runner.addresses[0][1]
         except BaseException as e:  # noqa: BLE001 - reported by start()
             self._error = e
+            try:  # nothing left open behind the error (the runner, the loop)
+                if runner is not None:
+                    loop.run_until_complete(runner.cleanup())
+                loop.close()
+            except Exception:  # noqa: BLE001 - the error above is the one to report
+                pass
             self._ready.set()
             return
         self._runner = runner
