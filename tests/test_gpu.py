@@ -700,59 +700,7 @@ def test_nvdec_in_a_worker_process_gives_the_same_frames(h264_squares, tmp_path)
     assert p["sink"].stats["frames"] == 2 * len(here)
 
 
-# ---- drawing, tiling and encoding NV12 frames (nothing asked for RGB) ------------------------
-
-def _yuv(rgb):
-    """BT.601 limited range of one colour, as rgb_to_nv12 and paint_nv12 compute it."""
-    r, g, b = (np.float32(c) for c in rgb)
-    y = np.float32(0.257) * r + np.float32(0.504) * g + np.float32(0.098) * b + np.float32(16.5)
-    u = np.float32(-0.148) * r - np.float32(0.291) * g + np.float32(0.439) * b + np.float32(128.5)
-    v = np.float32(0.439) * r - np.float32(0.368) * g - np.float32(0.071) * b + np.float32(128.5)
-    return int(y), int(u), int(v)
-
-
-@torch_only
-def test_osd_draws_nv12_frames_in_nv12(monkeypatch):
-    """With draw.DRAW_NV12, a frame still in NV12 is drawn there and stays NV12: each drawn pixel's luma is its
-    colour's, each 2x2 block holding drawn pixels takes the chroma of the latest drawn of them,
-    and every other byte is untouched. The RGB made from it afterwards shows the boxes where the
-    CPU osd draws them."""
-    import torch
-
-    from vidpipe.core.meta import Batch
-    from vidpipe.gpu import draw
-    from vidpipe.gpu.color import nv12_to_rgb, rgb_to_nv12
-    monkeypatch.setattr(draw, "DRAW_NV12", True)  # off by default (slower on the H200: RESULTS)
-    base = rgb_to_nv12(torch.from_numpy(_smooth_image(5, (96, 128, 3))))
-    f = Frame(nv12=base.clone())
-    red, green = (250, 10, 10), (10, 240, 10)
-    f.objects.append(ObjectMeta(0, BBox(20, 20, 40, 30), 0.9, "a", color=red))
-    f.objects.append(ObjectMeta(1, BBox(41, 31, 40, 30), 0.9, "b", color=green))  # drawn later, on top
-    make_element("osd", display_text=False).process(Batch([f]))
-    assert not f.has_rgb and f.nv12 is not None
-    h, w = 96, 128
-    luma, chroma = f.nv12[:h].numpy(), f.nv12[h:].numpy().reshape(h // 2, w // 2, 2)
-    b_luma, b_chroma = base[:h].numpy(), base[h:].numpy().reshape(h // 2, w // 2, 2)
-    cpu = Frame(np.zeros((h, w, 3), np.uint8))  # where the CPU osd draws, and which box is on top
-    cpu.objects.append(ObjectMeta(0, BBox(20, 20, 40, 30), 0.9, "a", color=(1, 1, 1)))
-    cpu.objects.append(ObjectMeta(1, BBox(41, 31, 40, 30), 0.9, "b", color=(2, 2, 2)))
-    make_element("osd", display_text=False).process(Batch([cpu]))
-    who = cpu.image[..., 0]
-    cols = {1: red, 2: green}
-    expect_luma = b_luma.copy()
-    for k, c in cols.items():
-        expect_luma[who == k] = _yuv(c)[0]
-    np.testing.assert_array_equal(luma, expect_luma)
-    blocks = who.reshape(h // 2, 2, w // 2, 2).transpose(0, 2, 1, 3).reshape(h // 2, w // 2, 4)
-    drawn = blocks.max(-1)
-    assert (drawn == 2).sum() > 50 and (drawn == 1).sum() > 50
-    for k, c in cols.items():  # a block touching the later box takes its chroma
-        assert np.all(chroma[drawn == k] == _yuv(c)[1:])
-    np.testing.assert_array_equal(chroma[drawn == 0], b_chroma[drawn == 0])
-    rgb = nv12_to_rgb(f.nv12, h).numpy().astype(int)
-    inside = (blocks == 2).all(-1).repeat(2, 0).repeat(2, 1)
-    assert np.abs(rgb[inside] - np.asarray(green)).max() <= 3
-
+# ---- tiling and encoding NV12 frames (nothing asked for RGB) --------------------------------
 
 @torch_only
 def test_tiler_composes_nv12_frames_as_nv12():

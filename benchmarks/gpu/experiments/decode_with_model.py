@@ -1,39 +1,18 @@
 """Experiment: why NVDEC + model at once run slower than either alone."""
-import sys, time, threading, json
+import sys, time, json
 sys.path.insert(0, "src")
 
 
 def main():
-    import torch
-    from vidpipe.bench.gpu import nvdec_only, _threads, _steady
+    from vidpipe.bench.gpu import beside_model, nvdec_only, _threads, _steady
     from vidpipe.infer.backends.pytorch import TorchBackend
     clip = ".devdata/bench1080.h264"
     be = TorchBackend(".devdata/shared/models/nanodet_m416.onnx", device="cuda:0", precision="fp16")
     n = 16
-    x = torch.randn(n, 3, 416, 416, device="cuda").half()
-    be.run_torch(x)
-    torch.cuda.synchronize()
 
     def with_model(fn):
-        stop, done = threading.Event(), [0]
-
-        def model():
-            s = torch.cuda.Stream()
-            with torch.cuda.stream(s):
-                while not stop.is_set():
-                    for _ in range(4):
-                        be.run_torch(x)
-                    s.synchronize()
-                    done[0] += 4
-        th = threading.Thread(target=model, daemon=True)
-        th.start()
-        time.sleep(0.3)
-        t0, n0 = time.perf_counter(), done[0]
-        other = fn()
-        n1, t1 = done[0], time.perf_counter()
-        stop.set()
-        th.join()
-        return round(other, 1), round((n1 - n0) * n / (t1 - t0), 1)
+        other, model_fps = beside_model(be, n, fn)
+        return round(other, 1), round(model_fps, 1)
 
     def worker_decode():
         from vidpipe.gpu.decode_process import ProcessNvDecReader

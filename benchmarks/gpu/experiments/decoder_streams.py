@@ -26,7 +26,7 @@ def main():
                     for f in dec.Decode(pkt):
                         t = torch.from_dlpack(f)
                         if mode.endswith("clone"):
-                            c = t[:1620, :1920].clone()
+                            t[:1620, :1920].clone()
                             if own:
                                 st.synchronize()
                         stamps[i].append(time.perf_counter())

@@ -116,13 +116,11 @@ def nvdec_only(clip: str, streams: int, frames: int) -> float:
     return _steady(stamps)
 
 
-def nvdec_with_model(clip: str, streams: int, frames: int, backend) -> tuple[float, float]:
-    """NVDEC and the model at the same time on the same GPU, as a pipeline needs them: N decoding
-    threads (as nvdec_only) while one thread runs the model at batch N on its own stream, with no
-    hand-over between them. (NVDEC FPS, model FPS) over the decoders' run: about the best a
-    program doing both can expect, below min(NVDEC alone, model alone) as they slow each other down."""
+def beside_model(backend, batch: int, fn):
+    """Runs fn() while another thread runs the model at `batch` on its own stream, back to back;
+    returns (fn's result, the model's images per second over fn's run)."""
     import torch
-    x = torch.randn(streams, 3, 416, 416, device=backend.device).to(backend.dtype)
+    x = torch.randn(batch, 3, 416, 416, device=backend.device).to(backend.dtype)
     backend.run_torch(x)
     torch.cuda.synchronize()
     stop, done = threading.Event(), [0]
@@ -140,12 +138,20 @@ def nvdec_with_model(clip: str, streams: int, frames: int, backend) -> tuple[flo
     time.sleep(0.2)
     t0, n0 = time.perf_counter(), done[0]
     try:
-        dec = nvdec_only(clip, streams, frames)
+        out = fn()
     finally:
         n1, t1 = done[0], time.perf_counter()
         stop.set()
         th.join()
-    return dec, (n1 - n0) * streams / (t1 - t0)
+    return out, (n1 - n0) * batch / (t1 - t0)
+
+
+def nvdec_with_model(clip: str, streams: int, frames: int, backend) -> tuple[float, float]:
+    """NVDEC and the model at the same time on the same GPU, as a pipeline needs them: N decoding
+    threads (as nvdec_only) beside the model at batch N, with no hand-over between them. (NVDEC
+    FPS, model FPS): about the best a program doing both can expect, below min(NVDEC alone, model
+    alone) as they slow each other down."""
+    return beside_model(backend, streams, lambda: nvdec_only(clip, streams, frames))
 
 
 def model_only(backend, batch: int, seconds: float = 1.5) -> float:

@@ -42,7 +42,8 @@ class EncoderPool:
         out: list[EncodedPacket] = []
         for f in batch.frames:
             enc = self.encoders.get(f.source_id)
-            pixels = f.nv12 if not f.has_rgb and f.nv12 is not None else f.image  # no RGB made for this
+            nv12 = f.nv12 if not f.has_rgb else None  # a GPU frame nothing converted: encoded from NV12
+            pixels = f.image if nv12 is None else nv12
             if enc is None and is_tensor(pixels) and pixels.device.type == "cuda":
                 enc = self._gpu_encoder(f, pixels.device)
             if enc is None:
@@ -50,9 +51,8 @@ class EncoderPool:
                     o.codec.lower(), width=f.width, height=f.height, fps=self.fps.get(f.source_id, 25.0),
                     bitrate=o.bitrate, crf=o.crf, preset=o.preset, keyint=o.iframeinterval, tune=o.tune,
                     threads=o.threads)
-            nv12 = f.nv12 if not f.has_rgb else None  # a GPU frame nothing converted: encoded from NV12
             if getattr(enc, "on_gpu", False):
-                out += enc.encode(None if nv12 is not None else f.image, f.pts_seconds, f.source_id, nv12=nv12)
+                out += enc.encode(None if nv12 is not None else pixels, f.pts_seconds, f.source_id, nv12=nv12)
             elif nv12 is not None:
                 from ..core.tensors import transfers
                 host = nv12.cpu().numpy()

@@ -203,8 +203,10 @@ class UriSource(Source):
         process, a decoder waits whenever another thread runs Python; the worker costs a CUDA
         context and a second or two at the first open, which pays from about 16 streams (measured
         on an H200: faster at 16 streams in every run, even at 64, not faster at 1-4)."""
-        if self.nvdec_process >= 0 or not self._nvdec_file():
-            return self.nvdec_process == 1 and self._nvdec_file()
+        if not self._nvdec_file():
+            return False
+        if self.nvdec_process >= 0:
+            return self.nvdec_process == 1
         from ..gpu import normalize_device
         mine = normalize_device(self.device)
         peers = [e for e in (self.pipeline.elements if self.pipeline is not None else [self])

@@ -8,9 +8,8 @@ the scatter's order). Text without a background is drawn opaque where OpenCV's a
 coverage is at least half.
 
 Frames still in NV12 (decoded on the GPU) get their RGB image first, the batch in one conversion;
-with DRAW_NV12 they are drawn in NV12 instead (each pixel's luma, each 2x2 block's chroma from
-the block's winning write). Either way the frame's NV12 copy no longer matches a drawn RGB image
-and is dropped. Box bands travel as rectangles; their pixels are made on the device.
+their NV12 copy, which no longer matches the drawn image, is dropped. Box bands travel as
+rectangles; their pixels are made on the device.
 """
 from __future__ import annotations
 
@@ -114,8 +113,8 @@ class _Pixels:
 def expand_bands(bands: dict, frame_width):
     """The rectangles' pixels, made on the device from their corners: (flat indices, RGB, keys),
     rectangle after rectangle, row by row. `bands`: tensors as returned by _Pixels.arrays
-    (several frames' rectangles may be concatenated), `frame_width` per rectangle (tensor) or
-    one int; their total pixel count must be bands["total"] (an int, known on the host: no sync)."""
+    (several frames' rectangles may be concatenated), `frame_width` a tensor, per rectangle; their
+    total pixel count must be bands["total"] (an int, known on the host: no sync)."""
     import torch
     count, total = bands["count"], bands["total"]
     k = len(count)
@@ -123,7 +122,7 @@ def expand_bands(bands: dict, frame_width):
     start = torch.cumsum(count, 0) - count
     local = torch.arange(total, device=count.device) - start[rid]
     w = bands["width"][rid]
-    fw = frame_width[rid] if torch.is_tensor(frame_width) else frame_width
+    fw = frame_width[rid]
     idx = (bands["y1"][rid] + local // w) * fw + bands["x1"][rid] + local % w
     return idx, bands["color"][rid], bands["key"][rid] + local
 
@@ -191,56 +190,26 @@ def overlay_pixels(frame, *, border_width: int = 2, font_scale: float = 0.45, sh
     return px.arrays()
 
 
-_winner_buf = threading.local()
-# Frames still in NV12 drawn there (paint_nv12) instead of converted to RGB first. Off: on an H200
-# the full 16-stream row ran at 304-313 FPS with it against 381-385 without (same run; the chroma
-# winners cost more launches than one batched conversion saves). Set it where NV12 matters more
-# (NVENC then takes the frames as they are).
-DRAW_NV12 = False
-
-
-def _winners(idx, key, n: int, dev, name: str = "pixel"):
-    """For each write, the position of the write that wins its target (the largest key among the
-    writes to the same index; key % len(idx) is a write's position)."""
-    import torch
-    bufs = getattr(_winner_buf, "bufs", None)  # per thread (two osd elements may draw at once), freed with it
-    if bufs is None:
-        bufs = _winner_buf.bufs = {}
-    win = bufs.get((name, str(dev), n))
-    if win is None:
-        win = bufs[(name, str(dev), n)] = torch.empty(n, dtype=torch.int64, device=dev)
-    win.index_fill_(0, idx, -1)             # only the targets written here
-    win.scatter_reduce_(0, idx, key, reduce="amax")
-    return win[idx] % len(idx)
+_winner_buf = threading.local()  # per thread (two osd elements may draw at once), freed with it
 
 
 def paint(image, idx, rgb, key) -> None:
     """Writes pixels into `image` (torch [H, W, 3] uint8): flat indices, RGB and keys, tensors on
-    the image's device (see _Pixels.arrays). Of a pixel's writes the one with the largest key wins.
-    Nothing waits for the device: every write of a pixel carries its winner's colour, so duplicate
-    writes agree."""
-    n = image.shape[0] * image.shape[1]
-    image.view(n, 3)[idx] = rgb[_winners(idx, key, n, image.device)]
-
-
-def paint_nv12(nv12, width: int, height: int, idx, rgb, key) -> None:
-    """paint() for an NV12 frame (torch [H*3/2, W] uint8, contiguous): each written pixel's luma,
-    and the chroma of each 2x2 block holding written pixels from the block's winning write (the
-    latest drawn), in BT.601 limited range as rgb_to_nv12."""
+    the image's device (see _Pixels.arrays). Of a pixel's writes the one with the largest key wins
+    (key % len(idx) is the write's position). Nothing waits for the device: every write of a
+    pixel carries its winner's colour, so duplicate writes agree."""
     import torch
-    n = width * height
-    c = rgb.to(torch.float32)
-    r, g, b = c[:, 0], c[:, 1], c[:, 2]
-    luma = (0.257 * r + 0.504 * g + 0.098 * b + 16.5).clamp_(0, 255).to(torch.uint8)
-    flat = nv12.view(-1)
-    flat[idx] = luma[_winners(idx, key, n, nv12.device)]
-    half = width // 2
-    cidx = (idx // width // 2) * half + (idx % width) // 2
-    w = _winners(cidx, key, n // 4, nv12.device, "chroma")
-    r, g, b = r[w], g[w], b[w]
-    u = (-0.148 * r - 0.291 * g + 0.439 * b + 128.5).clamp_(0, 255).to(torch.uint8)
-    v = (0.439 * r - 0.368 * g - 0.071 * b + 128.5).clamp_(0, 255).to(torch.uint8)
-    flat[n:].view(-1, 2)[cidx] = torch.stack([u, v], 1)
+    dev = image.device
+    n = image.shape[0] * image.shape[1]
+    bufs = getattr(_winner_buf, "bufs", None)
+    if bufs is None:
+        bufs = _winner_buf.bufs = {}
+    win = bufs.get((str(dev), n))
+    if win is None:
+        win = bufs[(str(dev), n)] = torch.empty(n, dtype=torch.int64, device=dev)
+    win.index_fill_(0, idx, -1)             # only the pixels written here
+    win.scatter_reduce_(0, idx, key, reduce="amax")
+    image.view(n, 3)[idx] = rgb[win[idx] % len(idx)]
 
 
 _staging = threading.local()  # per thread: (pinned host buffer, event after its last copy out)
@@ -281,20 +250,14 @@ def draw_batch(frames, **style) -> None:
     import torch
 
     from . import transfers
-    if not DRAW_NV12:
-        from .color import make_rgb
-        make_rgb(frames)  # NV12-only frames converted together
+    from .color import make_rgb
+    make_rgb(frames)  # NV12-only frames converted together
     parts, imgs = [], []
     for f in frames:
-        if f.has_rgb or f.nv12 is None:
-            img = f.image
-            if not img.is_contiguous():
-                f.image = img = img.contiguous()
-            f.nv12 = None  # drawn on the RGB image: the NV12 copy would be stale
-        else:  # still NV12: drawn there, never converted
-            img = f.nv12
-            if not img.is_contiguous():
-                f.nv12 = img = img.contiguous()
+        img = f.image
+        if not img.is_contiguous():
+            f.image = img = img.contiguous()
+        f.nv12 = None  # drawn on the RGB image: the NV12 copy would be stale
         parts.append(overlay_pixels(f, **style))
         imgs.append(img)
     host_n = [len(p[0]) for p in parts]
@@ -321,7 +284,7 @@ def draw_batch(frames, **style) -> None:
         made_b = expand_bands({"x1": bx1, "y1": by1, "width": bw, "count": bcount, "key": bkey, "color": bcolor,
                                "total": sum(band_n)}, bfw)
     hs = bs = 0
-    for f, img, nh, nb in zip(frames, imgs, host_n, band_n):
+    for img, nh, nb in zip(imgs, host_n, band_n):
         if nh and nb:  # the frame's writes: its host-made pixels, then its rectangles' pixels
             part = [torch.cat([a[hs:hs + nh], b[bs:bs + nb]]) for a, b in zip(made, made_b)]
         elif nb:
@@ -329,10 +292,7 @@ def draw_batch(frames, **style) -> None:
         else:
             part = [a[hs:hs + nh] for a in made]
         if nh or nb:
-            if img.dim() == 2:
-                paint_nv12(img, f.width, f.height, *part)
-            else:
-                paint(img, *part)
+            paint(img, *part)
         hs += nh
         bs += nb
 
