@@ -8,6 +8,8 @@ gets a ring of NV12 buffers in GPU memory that both processes map (CUDA IPC); th
 into a free slot and says so through a pipe, the source copies the slot into a tensor of its
 own and hands the slot back once that copy has finished (checked without waiting, several slots
 per message). Frames never leave the GPU; what crosses the pipe per frame is a few integers.
+Neither side waits on the GPU per frame: each slot has an interprocess CUDA event, recorded by
+the worker after its copy into the slot and waited on by the source's stream before its copy out.
 """
 from __future__ import annotations
 
@@ -83,6 +85,12 @@ class ProcessNvDecReader:
     """NvDecReader's interface (width, height, fps, codec, errors, iteration of NV12 frames),
     decoded by the worker process."""
 
+    # Every frame wakes two threads here (the pipe's dispatcher, then the source), and each waits
+    # for the GIL behind the pipeline's busy Python threads: up to the switch interval (5 ms by
+    # default) each time. The pipeline runs at this interval while such a source is in it: 16
+    # streams on an H200 went 7-14% faster with it in two runs (benchmarks/RESULTS.md).
+    switch_interval = 0.0005
+
     def __init__(self, uri: str, device: str = "cuda:0"):
         import torch
 
@@ -104,6 +112,8 @@ class ProcessNvDecReader:
                 raise (UnsupportedCodecError if msg[2] == "UnsupportedCodecError" else MediaError)(msg[3])
             raise MediaError(f"{path}: the NVDEC worker process ended; see its messages above")
         meta, self._ring = msg[2], msg[3]
+        # the worker records a slot's event once the slot holds its frame
+        self._filled = [torch.cuda.Event.from_ipc_handle(self.device, h) for h in meta["events"]]
         self._copying: list = []  # (slot, event after its copy): slots handed back once copied
         self.width, self.height = meta["width"], meta["height"]
         self.fps, self.codec = meta["fps"], meta["codec"]
@@ -123,6 +133,7 @@ class ProcessNvDecReader:
                 if msg[0] == "frame":
                     _, _, slot, i, self.errors = msg
                     self._release(wait=False)
+                    torch.cuda.current_stream().wait_event(self._filled[slot])
                     nv12 = self._ring[slot].clone()
                     copied = torch.cuda.Event()
                     copied.record()
@@ -181,19 +192,23 @@ def serve(conn, index: int) -> None:
             return
         h, w = reader.height, reader.width
         ring = torch.empty((RING, h * 3 // 2, w), dtype=torch.uint8, device=f"cuda:{index}")
+        filled = [torch.cuda.Event(interprocess=True) for _ in range(RING)]
+        for ev in filled:
+            ev.record()  # an interprocess event has its handle once recorded
         slots = free[sid]
         for s in range(RING):
             slots.put(s)
-        send("opened", sid, {"width": w, "height": h, "fps": reader.fps, "codec": reader.codec}, ring)
-        done = torch.cuda.Event()
+        send("opened", sid, {"width": w, "height": h, "fps": reader.fps, "codec": reader.codec,
+                             "events": [ev.ipc_handle() for ev in filled]}, ring)
         try:
             for i, nv12 in enumerate(reader.frames_nv12()):
                 slot = slots.get()
                 if slot is None:  # closed
                     return
+                # the decoder's surface is copied on the stream the decoder works on, so its next
+                # picture cannot overwrite it first; the source waits on the event, not this thread
                 ring[slot].copy_(nv12[:h * 3 // 2, :w])
-                done.record()
-                done.synchronize()
+                filled[slot].record()
                 send("frame", sid, slot, i, reader.errors)
         except Exception as e:  # the source raises it
             send("error", sid, type(e).__name__, f"{path}: decoding failed: {e}")
