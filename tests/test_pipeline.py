@@ -332,3 +332,61 @@ def test_cpu_time_is_read_while_an_element_runs(clip):
         p.send_eos()
         t.join(30)
     assert not t.is_alive()
+
+
+def test_switch_interval_asked_by_an_element_applies_while_running(clip):
+    """An element asking for a short switch interval (as urisrc does when NVDEC runs in the
+    worker process) gets it while its pipeline runs, the shortest of overlapping pipelines wins,
+    the interpreter's own comes back when the last ends; switch_interval=0 leaves it alone."""
+    import sys
+
+    from vidpipe.elements.sources import UriSource
+    default = sys.getswitchinterval()
+
+    class Asking(UriSource):
+        def __init__(self, seconds, **kw):
+            super().__init__(**kw)
+            self.seconds = seconds
+
+        def switch_interval(self):
+            return self.seconds
+
+    def pipeline(seconds, frames=3, **attrs):
+        p = Pipeline()
+        src = Asking(seconds, name="src", uri=clip[0], num_buffers=frames)
+        mux = make_element("streammux", "mux", batch_size=1)
+        p.add(src, mux, make_element("fakesink", "sink"))
+        src.link(mux)
+        p.link(mux, p["sink"])
+        seen = []
+        mux.src_pad.add_probe(lambda pad, b: seen.append(sys.getswitchinterval()))
+        for k, v in attrs.items():
+            setattr(p, k, v)
+        return p, seen
+
+    p, seen = pipeline(0.002)
+    p.run()
+    assert seen == [0.002] * 3 and sys.getswitchinterval() == default
+    a, seen_a = pipeline(0.002, frames=10**6)
+    b, seen_b = pipeline(0.001)
+    a.start()
+    b.run()  # runs while a does: the shorter applies, then a's own again
+    assert set(seen_b) == {0.001} and sys.getswitchinterval() == 0.002
+    a.stop()
+    assert set(seen_a) <= {0.002, 0.001} and sys.getswitchinterval() == default
+    p, seen = pipeline(0.002, switch_interval=0)
+    p.run()
+    assert seen == [default] * 3 and sys.getswitchinterval() == default
+    p, seen = pipeline(None, switch_interval=0.003)
+    p.run()
+    assert seen == [0.003] * 3 and sys.getswitchinterval() == default
+
+
+def test_nvdec_worker_reader_asks_for_a_short_switch_interval():
+    """urisrc passes on its reader's switch interval: the NVDEC worker's reader asks for 0.5 ms."""
+    from vidpipe.elements.sources import UriSource
+    from vidpipe.gpu.decode_process import ProcessNvDecReader
+    src = UriSource(name="s", uri="x.mp4")
+    assert src.switch_interval() is None
+    src.reader = object.__new__(ProcessNvDecReader)
+    assert src.switch_interval() == 0.0005

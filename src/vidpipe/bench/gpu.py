@@ -231,7 +231,8 @@ def have_x264() -> bool:
 
 def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = False,
                 sample: bool = False, workers: int = 0, user_probe=None, full: bool = False,
-                nvdec_process: int = -1, upto: str = "tracker", cpu: bool = False) -> dict:
+                nvdec_process: int = -1, upto: str = "tracker", cpu: bool = False,
+                switch_interval: float | None = None) -> dict:
     """The pipeline's steady-state FPS, counted after its last analytics element: decode -> mux
     (upto="mux"), -> infer ("infer"), -> tracker (the default). full: osd, a 1920x1080 tiler and,
     where PyAV has it, the x264 encoder follow the tracker (DeepStream test3's display half)."""
@@ -241,6 +242,7 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
     from ..core.pipeline import Pipeline
     from ..gpu import transfers
     p = Pipeline()
+    p.switch_interval = switch_interval
     mux = make_element("streammux", "mux", batch_size=streams, batched_push_timeout=40000)
     infer = make_element("infer", "infer", config_file_path=ini, device="cuda:0", batch_size=streams,
                          workers=workers)
@@ -407,20 +409,27 @@ def ladder(clip: str, n: int, frames: int, ini: str, procs=(False, True), note: 
     return rows
 
 
-def switch_interval_ab(clip: str, n: int, frames: int, ini: str) -> dict:
-    """The pipeline (decoding in the worker) at the interpreter's default switch interval and at
-    0.5 ms: how much its threads lose waiting for the GIL."""
+def switch_interval_ab(clip: str, n: int, frames: int, ini: str, model: tuple) -> dict:
+    """The pipeline (decoding in the worker) and the batched baseline with the interpreter's switch
+    interval at its default (5 ms) and at 0.5 ms, alternating: how much their threads lose waiting
+    for the GIL. The pipeline is told to leave the interval alone here (by default it runs at
+    0.5 ms when NVDEC is in the worker process), so both sides see the same setting."""
     import sys
-    res = {}
+
+    from .baseline_gpu import batched_loop
+    res: dict = {"vidpipe": {}, "batched": {}}
     default = sys.getswitchinterval()
     for interval in (default, 0.0005, default, 0.0005):
         sys.setswitchinterval(interval)
         try:
-            fps = vidpipe_run(clip, n, frames, ini, nvdec_process=1)["fps"]
+            vp = vidpipe_run(clip, n, frames, ini, nvdec_process=1, switch_interval=0)["fps"]
+            base = batched_loop(clip, n, frames, *model)["fps"]
         finally:
             sys.setswitchinterval(default)
-        res.setdefault(f"{interval * 1e3:g} ms", []).append(round(fps, 1))
-    print(f"{n} streams, decoding in the worker, FPS by switch interval: {res}", flush=True)
+        res["vidpipe"].setdefault(f"{interval * 1e3:g} ms", []).append(round(vp, 1))
+        res["batched"].setdefault(f"{interval * 1e3:g} ms", []).append(round(base, 1))
+    print(f"{n} streams, FPS by switch interval: vidpipe (worker) {res['vidpipe']}, batched baseline "
+          f"{res['batched']}", flush=True)
     return res
 
 
@@ -527,7 +536,7 @@ def main_gpu(args: argparse.Namespace) -> int:
             crowded = write_ini(os.path.join(tmp, f"nanodet_b{n}_crowded.txt"), model, n, PROBE_THRESHOLD)
             prof["probe_cost"].append(probe_cost(clip, n, args.frames, crowded, None, wrong))
             prof["ladder"] += ladder(clip, n, args.frames, crowded, (True,), f" at threshold {PROBE_THRESHOLD}")
-            prof["switch_interval"] = switch_interval_ab(clip, n, args.frames, ini)
+            prof["switch_interval"] = switch_interval_ab(clip, n, args.frames, ini, (be, parser, ctx))
             opf0 = without["objects"] / max(without["frames"], 1)
             full = vidpipe_run(clip, n, args.frames, ini, full=True)
             opf_full = full["objects"] / max(full["frames"], 1)

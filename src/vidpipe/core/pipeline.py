@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sys
 import threading
 import time
 from typing import Any
@@ -13,6 +14,31 @@ from .element import Element, _Stopped
 from .streams import Streams
 
 log = logging.getLogger("vidpipe")
+
+
+class _SwitchInterval:
+    """The interpreter's switch interval is one per process: while pipelines that asked for a
+    shorter one run, the shortest asked for applies; the last one to end puts the old one back."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._asked: list[float] = []
+        self._saved = 0.0
+
+    def ask(self, seconds: float) -> None:
+        with self._lock:
+            if not self._asked:
+                self._saved = sys.getswitchinterval()
+            self._asked.append(seconds)
+            sys.setswitchinterval(min(self._asked))
+
+    def give_back(self, seconds: float) -> None:
+        with self._lock:
+            self._asked.remove(seconds)
+            sys.setswitchinterval(min(self._asked) if self._asked else self._saved)
+
+
+_switch_interval = _SwitchInterval()
 
 
 class Pipeline:
@@ -40,6 +66,11 @@ class Pipeline:
         self.streams = Streams(self)
         self.services: list[Any] = []   # HTTP services (serve()): stopped when the pipeline ends
         self.serve_address = ""         # a YAML/Flow `http:` option: served by run() / the CLI
+        # The interpreter's switch interval while this pipeline runs (seconds): None takes the
+        # shortest its elements ask for (Element.switch_interval(); NVDEC in the worker process
+        # asks for 0.5 ms), 0 leaves the interpreter's own alone, a number sets it.
+        self.switch_interval: float | None = None
+        self._asked_interval = 0.0
 
     # -- building ----------------------------------------------------------------------------
     def add(self, *elements: Element) -> "Pipeline":
@@ -92,14 +123,27 @@ class Pipeline:
             for el in reversed(started):
                 self._safe_stop(el)
             raise
+        self._asked_interval = self._wanted_switch_interval()
+        if self._asked_interval:
+            _switch_interval.ask(self._asked_interval)
         self.start_time = time.perf_counter()
         self._started = True
         for el in self.elements:
             self._spawn(el)
         return self
 
+    def _wanted_switch_interval(self) -> float:
+        if self.switch_interval is not None:
+            return max(float(self.switch_interval), 0.0)
+        asked = [s for s in (el.switch_interval() for el in self.elements) if s]
+        return min(asked, default=0.0)
+
     def _start_element(self, el: Element) -> None:
         el.start()
+        if self.switch_interval is None and not self._asked_interval and not self._stopped:
+            self._asked_interval = el.switch_interval() or 0.0  # a source added while running
+            if self._asked_interval:
+                _switch_interval.ask(self._asked_interval)
         self._spawn(el)
 
     def _spawn(self, el: Element) -> None:
@@ -231,6 +275,9 @@ class Pipeline:
             self._stopped = True
         for el in self.elements:
             self._safe_stop(el)
+        if self._asked_interval:
+            _switch_interval.give_back(self._asked_interval)
+            self._asked_interval = 0.0
         for svc in self.services:
             svc.stop()
         self.bus.dispatch()
