@@ -727,8 +727,8 @@ def test_tiler_composes_nv12_frames_as_nv12():
 def test_encoder_takes_nv12_frames_without_rgb(tmp_path):
     """An NV12 frame reaches x264 as it is (chroma de-interleaved, no RGB made); the decoded video
     has its pixels."""
-    import av
     import torch
+    av = pytest.importorskip("av", reason="PyAV (x264) is not installed")
 
     from vidpipe.core.meta import Batch
     img = _smooth_image(6, (96, 128, 3))
