@@ -17,6 +17,7 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 UNTRACKED_OBJECT_ID = -1
+_new = object.__new__  # views are made without __init__ (their slots are set by the maker)
 
 # numeric columns: name -> (dtype, trailing shape, default)
 NUMERIC: dict[str, tuple[Any, tuple[int, ...], Any]] = {
@@ -313,9 +314,9 @@ class BoxView:
         return "BBox(left={:.1f}, top={:.1f}, width={:.1f}, height={:.1f})".format(*self.as_ltwh())
 
 
-def _num(name: str, cast: type):
+def _num(name: str):
     def get(self: "ObjectMeta"):
-        return cast(self._t.cols[name].item(self._r))
+        return self._t.cols[name].item(self._r)  # item(): a Python int or float, as the dtype
 
     def set_(self: "ObjectMeta", v) -> None:
         self._t.cols[name][self._r] = v
@@ -353,12 +354,12 @@ class ObjectMeta:
         o._t, o._r, o._box = table, row, None
         return o
 
-    class_id = _num("class_id", int)
-    confidence = _num("confidence", float)
-    object_id = _num("object_id", int)
-    tracker_confidence = _num("tracker_confidence", float)
-    track_age = _num("track_age", int)
-    component_id = _num("component_id", int)
+    class_id = _num("class_id")
+    confidence = _num("confidence")
+    object_id = _num("object_id")
+    tracker_confidence = _num("tracker_confidence")
+    track_age = _num("track_age")
+    component_id = _num("component_id")
 
     @property
     def label(self) -> str:
@@ -373,7 +374,8 @@ class ObjectMeta:
     def bbox(self) -> BoxView:
         b = self._box
         if b is None or b._t is not self._t or b._r != self._r:  # one view per object view, kept
-            b = self._box = BoxView(self._t, self._r)
+            b = self._box = _new(BoxView)
+            b._t, b._r = self._t, self._r
         return b
 
     @bbox.setter
@@ -524,8 +526,11 @@ class ObjectSet:
         return len(self) > 0
 
     def __iter__(self) -> Iterator[ObjectMeta]:
-        t, view = self._t, ObjectMeta._view
-        return (view(t, r) for r in self.rows.tolist())
+        t, new, cls = self._t, _new, ObjectMeta
+        for r in self.rows.tolist():  # ObjectMeta._view, inlined: probes iterate every object
+            o = new(cls)
+            o._t, o._r, o._box = t, r, None
+            yield o
 
     def __contains__(self, obj: Any) -> bool:
         return isinstance(obj, ObjectMeta) and obj._t is self._t and obj._r in set(self.rows.tolist())
