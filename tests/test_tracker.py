@@ -108,11 +108,15 @@ def test_shadow_tracks_report_missed_confirmed_tracks_on_their_frames():
     user_meta["shadow_tracks"] with its id, class, age and predicted box, and adds no object; other
     streams' frames in the batch get nothing."""
     objs = [Obj(0, 0, 19, 100, 100, 5, 0)]
-    t = make_tracker("sort", max_age=3)
+    t = make_tracker("sort", max_age=3, output_shadow_tracks=True)
+    off = make_tracker("sort", max_age=3)  # the default: no shadow-track meta (as DeepStream's)
     scene = render(objs, 20, hidden={0: range(12, 14)})
     for n, (gt, dets) in enumerate(scene):
         frames = [frame_with(0, n, dets), frame_with(1, n, [])]
+        quiet = off.process(Batch([frame_with(0, n, dets), frame_with(1, n, [])]))
         b = t.process(Batch(frames))
+        assert not any("shadow_tracks" in f.meta.user_meta for f in quiet.frames)
+        assert list(quiet.frames[0].objects.object_id) == list(b.frames[0].objects.object_id)
         if n == 11:
             oid, last_box = b.frames[0].objects[0].object_id, b.frames[0].objects[0].bbox.as_xyxy()
         if n in (12, 13):
@@ -219,6 +223,11 @@ def test_tracker_config_file_vidpipe_and_deepstream_keys(tmp_path, caplog):
     p = t.params
     assert (p.low_thresh, p.min_hits, p.max_age, p.match_class, p.match_iou, p.two_stage) == (0.2, 4, 7, False, 0.4, True)
     assert f"{ds}:6: unknown tracker key 'bogusKey' ignored" in caplog.text
+    assert not t.core.report_missed
+    ds.write_text("TargetManagement:\n  outputShadowTracks: 1\n")
+    t = make_element("tracker", ll_config_file=str(ds))
+    t.start()
+    assert t.core.report_missed  # DeepStream's key turns shadow-track meta on
 
 
 def test_removed_stream_ends_its_tracks(clip, detector_config):

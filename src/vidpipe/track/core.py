@@ -36,7 +36,7 @@ class TrackerParams:
     match_class: bool = True        # only match detections of the track's class
 
 
-@dataclass
+@dataclass(slots=True)  # slots: made by the hundred per batch in crowded scenes
 class TrackInfo:
     """A track as reported in terminated-track and past-frame meta."""
 
@@ -227,6 +227,9 @@ class TrackerCore:
         self._counters: dict[int, int] = {}
         self.frame_count = 0
         self._past: dict[int, list] = {}  # uid -> [(frame, box)] while tentative (for past-frame meta)
+        # Result.shadows for frames the detector ran on too (confirmed tracks it missed); else
+        # only for frames it skipped, where they become objects
+        self.report_missed = False
         self.reset()
 
     def _new_id(self, key: int) -> int:
@@ -420,6 +423,8 @@ class TrackerCore:
             else:
                 gone = None
         shadow = unmatched & (self.oid >= 0)
+        if not self.report_missed:
+            shadow &= ~live
         if np.count_nonzero(shadow):
             row_of_key = dict(zip(frame_keys.tolist(), range(len(frame_keys))))
             rows = shadow.nonzero()[0]

@@ -23,9 +23,9 @@ DS_KEYS = {"minDetectorConfidence": "low_thresh", "probationAge": "min_hits", "m
            "minIouDiff4NewTarget": None, "checkClassMatch": "match_class", "earlyTerminationAge": None,
            "minTrackerConfidence": None, "maxTargetsPerStream": None, "enableBboxUnClipping": None,
            "matchingScoreWeight4Iou": None, "trackerType": None, "stateEstimatorType": None,
-           "dataAssociatorType": None}
+           "dataAssociatorType": None, "outputShadowTracks": "output_shadow_tracks"}
 OWN_KEYS = {"algorithm", "motion", "two_stage", "high_thresh", "low_thresh", "new_track_thresh", "match_iou",
-            "second_match_iou", "min_hits", "max_age", "match_class"}
+            "second_match_iou", "min_hits", "max_age", "match_class", "output_shadow_tracks"}
 SHADOW_CONFIDENCE = -0.1  # like DeepStream: objects the tracker reports on frames the detector skipped
 
 
@@ -48,7 +48,7 @@ def load_tracker_config(path: str) -> dict[str, Any]:
                 out[norm] = v
             elif key in DS_KEYS:
                 if DS_KEYS[key]:
-                    out[DS_KEYS[key]] = bool(v) if key == "checkClassMatch" else v
+                    out[DS_KEYS[key]] = bool(v) if key in ("checkClassMatch", "outputShadowTracks") else v
             else:
                 log.warning("%s:%s: unknown tracker key '%s' ignored", path, lines.get(k), key)
     walk(data)
@@ -63,7 +63,9 @@ class Tracker(Element):
     unique across streams. On frames where the detector did not run (infer interval > 0) it
     adds the tracked objects at their predicted place (confidence -0.1). Terminated tracks go to
     `batch.user_meta["terminated_tracks"]`; tracks confirmed after a probation period report the
-    frames they were seen in before confirmation in `batch.user_meta["past_frame_objects"]`."""
+    frames they were seen in before confirmation in `batch.user_meta["past_frame_objects"]`.
+    With output-shadow-tracks, confirmed tracks the detector missed in a frame go to that frame's
+    `user_meta["shadow_tracks"]`."""
 
     description = "multi-object tracker: iou, sort, bytetrack"
     algorithm = Prop(str, "iou", "tracking algorithm", choices=list(PRESETS))
@@ -78,6 +80,9 @@ class Tracker(Element):
     tracker_height = Prop(int, 0, "accepted for DeepStream compatibility (ignored)")
     ll_lib_file = Prop(str, "", "accepted for DeepStream compatibility (ignored)")
     display_tracking_id = Prop(bool, True, "accepted for DeepStream compatibility (osd shows ids)")
+    output_shadow_tracks = Prop(bool, False, "report confirmed tracks the detector missed in a frame in its "
+                                "user_meta['shadow_tracks'] (DeepStream's outputShadowTracks; off by default as "
+                                "there: in crowded scenes they are hundreds per batch)")
     unique_ids = Prop(bool, False, "ids unique across streams: the source id in the upper 32 bits (DeepStream's "
                       "useUniqueID); otherwise each stream counts from 0, whatever else shares its batches")
 
@@ -93,6 +98,7 @@ class Tracker(Element):
         if self.ll_config_file:
             conf = load_tracker_config(self.ll_config_file)
         algo = conf.pop("algorithm", None) or self.algorithm
+        shadows = bool(conf.pop("output_shadow_tracks", False)) or self.output_shadow_tracks
         for k in ("min_hits", "max_age", "match_iou", "high_thresh", "low_thresh", "new_track_thresh"):
             v = getattr(self, k)
             if v >= 0:
@@ -102,6 +108,7 @@ class Tracker(Element):
         except (TypeError, ValueError) as e:
             raise ConfigError(str(e), file=self.ll_config_file or None) from None
         self.core = TrackerCore(self.params, unique_ids=self.unique_ids)
+        self.core.report_missed = shadows
 
     def reset(self) -> None:
         """Forget every track (ids keep counting up, so they stay unique)."""
