@@ -390,3 +390,67 @@ def test_nvdec_worker_reader_asks_for_a_short_switch_interval():
     assert src.switch_interval() is None
     src.reader = object.__new__(ProcessNvDecReader)
     assert src.switch_interval() == 0.0005
+
+
+def test_fifo_bounds_orders_and_times_out():
+    """The pads' queue: FIFO, at most maxsize items, Full / Empty after the timeout (as
+    queue.Queue), drop_oldest only when full and only what the predicate allows."""
+    import queue
+    import time
+
+    from vidpipe.core.fifo import Fifo
+    q = Fifo(3)
+    for x in ("a", 1, "b"):
+        q.put(x, timeout=0.1)
+    assert q.qsize() == 3
+    t0 = time.monotonic()
+    with pytest.raises(queue.Full):
+        q.put("c", timeout=0.05)
+    assert time.monotonic() - t0 >= 0.04
+    assert q.drop_oldest(lambda x: isinstance(x, int)) == 1 and q.qsize() == 2
+    assert q.drop_oldest(lambda x: True) is None  # not full: nothing dropped
+    q.put("c", timeout=0.1)
+    assert q.drop_oldest(lambda x: x == "zzz") is None and q.qsize() == 3
+    assert [q.get(timeout=0.1) for _ in range(3)] == ["a", "b", "c"]
+    with pytest.raises(queue.Empty):
+        q.get(timeout=0.02)
+
+
+def test_fifo_many_producers_one_consumer_lose_nothing():
+    """16 producers (some dropping their oldest item when full, as live sources do) and one
+    consumer: every item arrives once or was dropped, and each producer's items arrive in order."""
+    import threading
+    import time
+
+    from vidpipe.core.fifo import Fifo
+    q, n, per = Fifo(8), 16, 2000
+    dropped = [[] for _ in range(n)]
+
+    def produce(p):
+        for i in range(per):
+            if p % 4 == 0:
+                old = q.drop_oldest(lambda e: e[0] == p)
+                if old is not None:
+                    dropped[p].append(old[1])
+            q.put((p, i), timeout=10)
+        q.put((p, None), timeout=10)
+
+    got = [[] for _ in range(n)]
+    ts = [threading.Thread(target=produce, args=(p,)) for p in range(n)]
+    [t.start() for t in ts]
+    time.sleep(0.05)  # the queue is full before the consumer starts: the leaky ones must drop
+    ended = 0
+    while ended < n:
+        p, i = q.get(timeout=10)
+        if i is None:
+            ended += 1
+        else:
+            got[p].append(i)
+    [t.join() for t in ts]
+    assert q.qsize() == 0
+    for p in range(n):
+        assert got[p] == sorted(got[p])
+        assert sorted(got[p] + dropped[p]) == list(range(per)), p
+        if p % 4:
+            assert not dropped[p]
+    assert any(dropped[p] for p in range(0, n, 4))  # the leaky producers did drop

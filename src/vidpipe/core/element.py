@@ -4,13 +4,13 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
-import queue
 import threading
 import time
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ..errors import LinkError, PropertyError
 from .events import EOS, Event
+from .fifo import Empty, Fifo, Full
 from .meta import Batch
 from .props import Prop
 
@@ -43,7 +43,7 @@ class Pad:
         self.peer: Pad | None = None
         self._probes: dict[int, ProbeCallback] = {}
         self._next_probe = 0
-        self.queue: queue.Queue = queue.Queue(maxsize=queue_size) if direction == "sink" else None  # type: ignore[assignment]
+        self.queue: Fifo = Fifo(queue_size) if direction == "sink" else None  # type: ignore[assignment]
         self.leaky = False       # drop the oldest batch instead of blocking (live sources)
         self.dropped = 0
 
@@ -100,28 +100,29 @@ class Pad:
 
     def _enqueue(self, item: Batch | Event) -> None:
         q, stop = self.queue, self.element._abort
-        if self.leaky and isinstance(item, Batch):
-            with q.mutex:  # drop the oldest batch (never an event) to make room
-                if q.maxsize and len(q.queue) >= q.maxsize and isinstance(q.queue[0], Batch):
-                    q.queue.popleft()
-                    self.dropped += 1
-                    self.element.stats["dropped"] += 1
+        if self.leaky and isinstance(item, Batch) and q.drop_oldest(_is_batch) is not None:
+            self.dropped += 1  # the oldest batch (never an event) made room
+            self.element.stats["dropped"] += 1
         while True:
             try:
                 q.put(item, timeout=0.1)
                 return
-            except queue.Full:
+            except Full:
                 if stop.is_set():
-                    raise _Stopped()
+                    raise _Stopped() from None
 
     def get(self) -> Batch | Event:
         stop = self.element._abort
         while True:
             try:
                 return self.queue.get(timeout=0.1)
-            except queue.Empty:
+            except Empty:
                 if stop.is_set():
-                    raise _Stopped()
+                    raise _Stopped() from None
+
+
+def _is_batch(item: Any) -> bool:
+    return isinstance(item, Batch)
 
 
 _name_counters: dict[str, Iterator[int]] = {}

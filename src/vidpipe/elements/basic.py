@@ -35,10 +35,9 @@ class Queue(Element):
     leaky = Prop(int, 0, "0: block upstream, 2: drop oldest (downstream)", choices=[0, 1, 2])
 
     def start(self) -> None:
-        import queue as _q
-
+        from ..core.fifo import Fifo
         pad = self.sink_pads["sink"]
-        pad.queue = _q.Queue(maxsize=self.max_size_buffers)
+        pad.queue = Fifo(self.max_size_buffers)
         pad.leaky = self.leaky != 0
 
     def process(self, batch: Batch) -> Batch:

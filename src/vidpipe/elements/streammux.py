@@ -1,11 +1,11 @@
 """streammux: batches frames from N sources (nvstreammux's role)."""
 from __future__ import annotations
 
-import queue
 import time
 
 from ..core.element import Element, Pad, _Stopped, request_pad_index
 from ..core.events import EOS, StreamEOS, StreamStart
+from ..core.fifo import Empty, Fifo, Full
 from ..core.meta import Batch, Frame
 from ..core.props import Prop
 from ..core.registry import register
@@ -24,22 +24,17 @@ class _MuxPad(Pad):
     def _enqueue(self, item) -> None:  # type: ignore[override]
         stop = self.element._abort
         if self.leaky and isinstance(item, Batch):  # live source: drop this pad's oldest batch
-            q = self.queue
-            with q.mutex:
-                if q.maxsize and len(q.queue) >= q.maxsize:
-                    for i, (idx, old) in enumerate(q.queue):
-                        if idx == self.index and isinstance(old, Batch):
-                            del q.queue[i]
-                            self.dropped += 1
-                            self.element.stats["dropped"] += 1
-                            break
+            mine = self.index
+            if self.queue.drop_oldest(lambda e: e[0] == mine and isinstance(e[1], Batch)) is not None:
+                self.dropped += 1
+                self.element.stats["dropped"] += 1
         while True:
             try:
                 self.queue.put((self.index, item), timeout=0.1)
                 return
-            except queue.Full:
+            except Full:
                 if stop.is_set():
-                    raise _Stopped()
+                    raise _Stopped() from None
 
 
 @register("streammux", aliases={"nvstreammux": {}})
@@ -58,7 +53,7 @@ class StreamMux(Element):
     live_source = Prop(bool, False, "sources are live: push on timeout so latency stays bounded")
 
     def __init__(self, name: str | None = None, **props):
-        self._inbox: queue.Queue = queue.Queue(maxsize=8)
+        self._inbox = Fifo(8)
         super().__init__(name, **props)
         self._active: set[int] = set()
         self._removed: set[int] = set()   # pads released at runtime (Pipeline.remove_source)
@@ -124,7 +119,7 @@ class StreamMux(Element):
                 wait = max(0.0, min(wait, first_at + timeout_s - time.monotonic()))
             try:
                 index, item = self._inbox.get(timeout=wait)
-            except queue.Empty:
+            except Empty:
                 if stop.is_set():
                     raise _Stopped()
                 if frames and timeout_s is not None and time.monotonic() >= first_at + timeout_s:
@@ -168,7 +163,7 @@ class StreamMux(Element):
         while self._active:
             try:
                 index, item = self._inbox.get(timeout=0.1)
-            except queue.Empty:
+            except Empty:
                 if self._abort.is_set():
                     raise _Stopped() from None
                 continue
