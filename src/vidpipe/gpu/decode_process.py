@@ -44,7 +44,7 @@ class _Worker:
         self.proc.start()
         child.close()
         self.alive = True
-        self.streams: dict[int, queue.Queue] = {}
+        self.streams: dict[int, queue.SimpleQueue] = {}
         self._ids = itertools.count()
         self._send_lock = threading.Lock()
         threading.Thread(target=self._dispatch, daemon=True, name=f"vidpipe:nvdec-process{index}").start()
@@ -53,9 +53,9 @@ class _Worker:
         with self._send_lock:
             self.conn.send(msg)
 
-    def open(self, path: str) -> tuple[int, queue.Queue]:
+    def open(self, path: str) -> tuple[int, queue.SimpleQueue]:
         sid = next(self._ids)
-        q: queue.Queue = queue.Queue()
+        q: queue.SimpleQueue = queue.SimpleQueue()  # waits in C: a message per frame
         self.streams[sid] = q
         self.send("open", sid, path)
         return sid, q
@@ -178,7 +178,7 @@ def serve(conn, index: int) -> None:
     from .decode import NvDecReader
     torch.cuda.set_device(index)
     send_lock = threading.Lock()
-    free: dict[int, queue.Queue] = {}
+    free: dict[int, queue.SimpleQueue] = {}
 
     def send(*msg) -> None:
         with send_lock:
@@ -224,7 +224,7 @@ def serve(conn, index: int) -> None:
         except (EOFError, OSError):
             return
         if kind == "open":
-            free[sid] = queue.Queue()
+            free[sid] = queue.SimpleQueue()
             threading.Thread(target=run, args=(sid, rest[0]), daemon=True).start()
         elif kind == "free" and sid in free:
             for slot in rest[0]:
