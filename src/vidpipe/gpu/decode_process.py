@@ -88,7 +88,7 @@ class ProcessNvDecReader:
     # Every frame wakes two threads here (the pipe's dispatcher, then the source), and each waits
     # for the GIL behind the pipeline's busy Python threads: up to the switch interval (5 ms by
     # default) each time. The pipeline runs at this interval while such a source is in it: 16
-    # streams on an H200 went 7-14% faster with it in two runs (benchmarks/RESULTS.md).
+    # streams on an H200 went 4-14% faster with it in four runs (benchmarks/RESULTS.md).
     switch_interval = 0.0005
 
     def __init__(self, uri: str, device: str = "cuda:0"):
