@@ -30,6 +30,11 @@ class _Pixels:
         self.rgb: list[np.ndarray] = []
         self.ranks: list[np.ndarray] = []
         self.bands: list[tuple] = []  # rectangles whose pixels are made on the device
+        # patches placed whole (captions): rectangles too, their pixels' indices and keys made on
+        # the device, their colours taken from `patch_rgb`: (x1, y1, width, count, rank, offset)
+        self.patch_rects: list[tuple[int, int, int, int, int, int]] = []
+        self.patch_rgb: list[np.ndarray] = []
+        self.patch_n = 0
         self.next_rank = 0
 
     def take_rank(self) -> int:
@@ -67,13 +72,16 @@ class _Pixels:
         if cx2 <= cx1 or cy2 <= cy1:
             return
         img = img[cy1:cy2, cx1:cx2]
+        if mask is None:  # a whole rectangle: the device makes its indices (expand_bands)
+            n = img.shape[0] * img.shape[1]
+            self.patch_rects.append((cx1 + x0, cy1 + y0, cx2 - cx1, n, self.take_rank(), self.patch_n))
+            self.patch_rgb.append(np.ascontiguousarray(img).reshape(-1, 3))
+            self.patch_n += n
+            return
         idx = (np.arange(cy1 + y0, cy2 + y0, dtype=np.int64)[:, None] * self.w
                + np.arange(cx1 + x0, cx2 + x0, dtype=np.int64)[None, :]).ravel()
-        rgb = img.reshape(-1, 3)
-        if mask is not None:
-            m = mask[cy1:cy2, cx1:cx2].ravel()
-            idx, rgb = idx[m], rgb[m]
-        self._add(idx, rgb)
+        m = mask[cy1:cy2, cx1:cx2].ravel()
+        self._add(idx[m], img.reshape(-1, 3)[m])
 
     def shape(self, draw, x1: int, y1: int, x2: int, y2: int, color, aa_text: bool = False) -> None:
         """Rasterises `draw(mask, ox, oy)` (OpenCV calls on a uint8 mask) over a bounding region."""
@@ -91,30 +99,37 @@ class _Pixels:
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """(flat indices, RGB, keys) of the pixels made here, and the rectangles whose pixels the
-        device makes (expand_bands): x1, y1, width, count (pixels), colour, and the key of each
-        one's first pixel. The frame's writes are these pixels, then the rectangles' pixels in
-        order; of a pixel's writes the one with the largest key wins, and key % (number of writes)
-        is a write's position in that order (see paint)."""
+        device makes (expand_bands): x1, y1, width, count (pixels), colour, the key of each one's
+        first pixel, and src: where a patch's pixels start in "patch_rgb" (-1: one colour). The
+        frame's writes are these pixels, then the rectangles' pixels in order; of a pixel's writes
+        the one with the largest key wins, and key % (number of writes) is a write's position in
+        that order (see paint)."""
         idx = np.concatenate(self.idx) if self.idx else np.zeros(0, np.int64)
         rgb = np.ascontiguousarray(np.concatenate(self.rgb)) if self.rgb else np.zeros((0, 3), np.uint8)
         ranks = np.concatenate(self.ranks) if self.ranks else np.zeros(0, np.int64)
-        x1, y1, bw, count, color, branks = (np.concatenate([b[j] for b in self.bands]) if self.bands else
-                                            np.zeros((0, 3) if j == 4 else 0, np.uint8 if j == 4 else np.int64)
-                                            for j in range(6))
+        groups = [(*b, np.full(len(b[0]), -1, np.int64)) for b in self.bands]
+        if self.patch_rects:
+            x1, y1, w, n, rank, src = np.array(self.patch_rects, np.int64).T
+            groups.append((x1, y1, w, n, np.zeros((len(x1), 3), np.uint8), rank, src))
+        x1, y1, bw, count, color, branks, src = (np.concatenate([g[j] for g in groups]) if groups else
+                                                 np.zeros((0, 3) if j == 4 else 0, np.uint8 if j == 4 else np.int64)
+                                                 for j in range(7))
         total = len(idx) + int(count.sum())
         key = ranks * total + np.arange(len(idx))
         first = len(idx) + np.cumsum(count) - count  # each rectangle's first pixel's position
         bands = {"x1": x1.astype(np.int64), "y1": y1.astype(np.int64), "width": bw.astype(np.int64),
                  "count": count.astype(np.int64), "color": color,
-                 "key": (branks.astype(np.int64) * total + first).astype(np.int64)}
+                 "key": (branks.astype(np.int64) * total + first).astype(np.int64), "src": src.astype(np.int64),
+                 "patch_rgb": np.concatenate(self.patch_rgb) if self.patch_rgb else np.zeros((0, 3), np.uint8)}
         return idx, rgb, key, bands
 
 
 def expand_bands(bands: dict, frame_width):
     """The rectangles' pixels, made on the device from their corners: (flat indices, RGB, keys),
     rectangle after rectangle, row by row. `bands`: tensors as returned by _Pixels.arrays
-    (several frames' rectangles may be concatenated), `frame_width` a tensor, per rectangle; their
-    total pixel count must be bands["total"] (an int, known on the host: no sync)."""
+    (several frames' rectangles may be concatenated, "src" then counting into their joined
+    "patch_rgb"), `frame_width` a tensor, per rectangle; their total pixel count must be
+    bands["total"] (an int, known on the host: no sync)."""
     import torch
     count, total = bands["count"], bands["total"]
     k = len(count)
@@ -124,7 +139,13 @@ def expand_bands(bands: dict, frame_width):
     w = bands["width"][rid]
     fw = frame_width[rid]
     idx = (bands["y1"][rid] + local // w) * fw + bands["x1"][rid] + local % w
-    return idx, bands["color"][rid], bands["key"][rid] + local
+    color = bands["color"][rid]
+    patch_rgb = bands.get("patch_rgb")
+    if patch_rgb is not None and len(patch_rgb):  # patches: each pixel's own colour
+        src = bands["src"][rid]
+        own = patch_rgb[(src + local).clamp_(min=0)]
+        color = torch.where((src >= 0)[:, None], own, color)
+    return idx, color, bands["key"][rid] + local
 
 
 def overlay_pixels(frame, *, border_width: int = 2, font_scale: float = 0.45, show_label: bool = True,
@@ -267,22 +288,25 @@ def draw_batch(frames, **style) -> None:
     dev = imgs[0].device
     bands = [p[3] for p in parts]
     # one upload: the host-made pixels' indices and keys, the rectangles (corners, sizes, keys,
-    # their frame's width), then the uint8 colours
+    # their frame's width, where their patch pixels start), then the uint8 colours
+    patch_base = np.cumsum([0] + [len(b["patch_rgb"]) for b in bands[:-1]])
     arrays = [np.concatenate([p[0] for p in parts]), np.concatenate([p[2] for p in parts])]
     arrays += [np.concatenate([b[k] for b in bands]) for k in ("x1", "y1", "width", "count", "key")]
     arrays.append(np.concatenate([np.full(len(b["count"]), f.width, np.int64) for b, f in zip(bands, frames)]))
-    arrays += [np.concatenate([p[1] for p in parts]).reshape(-1), np.concatenate([b["color"] for b in bands]).reshape(-1)]
+    arrays.append(np.concatenate([np.where(b["src"] >= 0, b["src"] + o, -1) for b, o in zip(bands, patch_base.tolist())]))
+    arrays += [np.concatenate([p[1] for p in parts]).reshape(-1), np.concatenate([b["color"] for b in bands]).reshape(-1),
+               np.concatenate([b["patch_rgb"] for b in bands]).reshape(-1)]
     if dev.type != "cpu":
         transfers.h2d(sum(a.nbytes for a in arrays))
         t = _upload(arrays, dev)
-        t = [x.view(torch.int64) for x in t[:8]] + [x.view(-1, 3) for x in t[8:]]
+        t = [x.view(torch.int64) for x in t[:9]] + [x.view(-1, 3) for x in t[9:]]
     else:
-        t = [torch.from_numpy(a) for a in arrays[:8]] + [torch.from_numpy(a).view(-1, 3) for a in arrays[8:]]
-    ti, tk, bx1, by1, bw, bcount, bkey, bfw, tc, bcolor = t
+        t = [torch.from_numpy(a) for a in arrays[:9]] + [torch.from_numpy(a).view(-1, 3) for a in arrays[9:]]
+    ti, tk, bx1, by1, bw, bcount, bkey, bfw, bsrc, tc, bcolor, prgb = t
     made = (ti, tc, tk)
     if sum(band_n):  # every rectangle's pixels of the batch, made on the device at once
         made_b = expand_bands({"x1": bx1, "y1": by1, "width": bw, "count": bcount, "key": bkey, "color": bcolor,
-                               "total": sum(band_n)}, bfw)
+                               "src": bsrc, "patch_rgb": prgb, "total": sum(band_n)}, bfw)
     hs = bs = 0
     for img, nh, nb in zip(imgs, host_n, band_n):
         if nh and nb:  # the frame's writes: its host-made pixels, then its rectangles' pixels
