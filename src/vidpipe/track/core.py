@@ -200,7 +200,14 @@ def assign(t_key: np.ndarray, t_box: np.ndarray, t_cls: np.ndarray, d_key: np.nd
         iou = np.where(tc[:, :, None] == dc[:, None, :], iou, 0.0)
     cand = iou >= max(min_iou, 1e-9)
     ambiguous = (cand.sum(2) > 1).any(1) | (cand.sum(1) > 1).any(1)
-    s, r, c = np.nonzero(cand & ~ambiguous[:, None, None])
+    clear = np.nonzero(~ambiguous)[0]  # streams whose candidates pair off one to one
+    if len(clear) == len(ambiguous):
+        s, r, c = np.nonzero(cand)
+    elif len(clear):
+        s, r, c = np.nonzero(cand[clear])  # in the same order as over the whole array
+        s = clear[s]
+    else:  # crowded: every stream needs the solver
+        s = r = c = np.zeros(0, np.int64)
     rows, cols, ious = [ti[s, r]], [di[s, c]], [iou[s, r, c]]
     for k in np.nonzero(ambiguous)[0]:
         r2, c2 = linear_sum_assignment(-iou[k])
