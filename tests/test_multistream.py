@@ -405,3 +405,43 @@ def test_tiler_places_the_first_batch_on_its_full_grid():
         x, y = (k % 2) * 80, (k // 2) * 60
         assert np.all(out[y:y + 60, x:x + 80] == c), k
     assert np.all(out[60:, 80:] == 0)
+
+
+def test_nvdec_worker_message_loop_routes_slots_and_closes():
+    """The NVDEC worker's message loop (no GPU needed): "open" starts the stream's thread with its
+    slot queue, "free" hands slots back to that stream only, "close" gives it None, and the loop
+    ends when the pipe closes."""
+    import multiprocessing as mp
+    import threading
+    import time
+
+    from vidpipe.gpu.decode_process import sender, serve_streams
+    parent, child = mp.Pipe()
+    got: dict[int, list] = {0: [], 1: []}
+    started = threading.Barrier(3)
+
+    def run(sid, path, slots):
+        assert path == f"clip{sid}.mp4"
+        started.wait(5)
+        while (slot := slots.get(timeout=5)) is not None:
+            got[sid].append(slot)
+        got[sid].append("closed")
+
+    loop = threading.Thread(target=serve_streams, args=(child, run))
+    loop.start()
+    send = sender(parent)
+    send("open", 0, "clip0.mp4")
+    send("open", 1, "clip1.mp4")
+    started.wait(5)
+    send("free", 0, [3, 1])
+    send("free", 1, [2])
+    send("free", 7, [5])  # an unknown stream: ignored
+    send("close", 0)
+    send("close", 1)
+    parent.close()
+    loop.join(5)
+    assert not loop.is_alive()
+    deadline = time.monotonic() + 5  # the streams' threads see their close after the loop ended
+    while any(g[-1:] != ["closed"] for g in got.values()) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert got == {0: [3, 1, "closed"], 1: [2, "closed"]}

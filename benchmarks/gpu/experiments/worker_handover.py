@@ -2,9 +2,7 @@
 and delivered to this process, with the hand-over done four ways, against decoding here."""
 import json
 import os
-import queue
 import sys
-import threading
 import time
 
 sys.path.insert(0, "src")
@@ -19,20 +17,16 @@ def serve_variant(conn, index):
     import torch
     import torch.multiprocessing  # noqa: F401
     from vidpipe.gpu.decode import NvDecReader
+    from vidpipe.gpu.decode_process import sender, serve_streams
     mode, ring_n = os.environ["HANDOVER"], int(os.environ.get("RING_N", "6"))
     torch.cuda.set_device(index)
-    lock, free = threading.Lock(), {}
+    send = sender(conn)
 
-    def send(*msg):
-        with lock:
-            conn.send(msg)
-
-    def run(sid, path):
+    def run(sid, path, slots):
         reader = NvDecReader(path, f"cuda:{index}")
         h, w = reader.height, reader.width
         ring = torch.empty((ring_n, h * 3 // 2, w), dtype=torch.uint8, device=f"cuda:{index}")
         evs = [torch.cuda.Event(interprocess=True) for _ in range(ring_n)]
-        slots = free[sid]
         for s in range(ring_n):
             slots.put(s)
         meta = {"width": w, "height": h, "fps": reader.fps, "codec": reader.codec}
@@ -57,19 +51,7 @@ def serve_variant(conn, index):
             if slots.get() is None:
                 return
 
-    while True:
-        try:
-            kind, sid, *rest = conn.recv()
-        except (EOFError, OSError):
-            return
-        if kind == "open":
-            free[sid] = queue.Queue()
-            threading.Thread(target=run, args=(sid, rest[0]), daemon=True).start()
-        elif kind == "free" and sid in free:
-            for slot in rest[0]:
-                free[sid].put(slot)
-        elif kind == "close" and sid in free:
-            free.pop(sid).put(None)
+    serve_streams(conn, run)
 
 
 def main():

@@ -177,14 +177,9 @@ def serve(conn, index: int) -> None:
 
     from .decode import NvDecReader
     torch.cuda.set_device(index)
-    send_lock = threading.Lock()
-    free: dict[int, queue.SimpleQueue] = {}
+    send = sender(conn)
 
-    def send(*msg) -> None:
-        with send_lock:
-            conn.send(msg)
-
-    def run(sid: int, path: str) -> None:
+    def run(sid: int, path: str, slots: queue.SimpleQueue) -> None:
         try:
             reader = NvDecReader(path, f"cuda:{index}")
         except Exception as e:  # reported to the source, which raises it there
@@ -195,7 +190,6 @@ def serve(conn, index: int) -> None:
         filled = [torch.cuda.Event(interprocess=True) for _ in range(RING)]
         for ev in filled:
             ev.record()  # an interprocess event has its handle once recorded
-        slots = free[sid]
         for s in range(RING):
             slots.put(s)
         send("opened", sid, {"width": w, "height": h, "fps": reader.fps, "codec": reader.codec,
@@ -218,14 +212,32 @@ def serve(conn, index: int) -> None:
             if slots.get() is None:
                 return
 
+    serve_streams(conn, run)
+
+
+def sender(conn):
+    """send(*msg): one message through `conn`, from any thread."""
+    lock = threading.Lock()
+
+    def send(*msg) -> None:
+        with lock:
+            conn.send(msg)
+    return send
+
+
+def serve_streams(conn, run) -> None:
+    """The worker's message loop, until the pipe closes: "open" starts run(sid, path, slots) in a
+    thread of its own, `slots` being the stream's queue of ring slots handed back by the source
+    ("free"), where None means the stream was closed ("close")."""
+    free: dict[int, queue.SimpleQueue] = {}
     while True:
         try:
             kind, sid, *rest = conn.recv()
         except (EOFError, OSError):
             return
         if kind == "open":
-            free[sid] = queue.SimpleQueue()
-            threading.Thread(target=run, args=(sid, rest[0]), daemon=True).start()
+            free[sid] = slots = queue.SimpleQueue()
+            threading.Thread(target=run, args=(sid, rest[0], slots), daemon=True).start()
         elif kind == "free" and sid in free:
             for slot in rest[0]:
                 free[sid].put(slot)
