@@ -37,6 +37,19 @@ def test_views_read_and_write_the_table():
                                                  "bbox": [10.0, 20.0, 20.0, 40.0], "object_id": -1}
 
 
+def test_an_object_moved_into_a_frame_reads_and_writes_its_new_row():
+    """`frame.objects.append(o)` moves the view `o` to the new row: its box view follows it (it
+    is kept per object view, so a stale one would read and write the old row)."""
+    o = ObjectMeta(1, BBox(1, 2, 3, 4), 0.5, "a")
+    assert o.bbox.left == 1
+    f = Frame(IMG, 0, 0)
+    f.objects.append(ObjectMeta(2, BBox(0, 0, 1, 1), 0.9, "b"))
+    f.objects.append(o)
+    o.bbox.left = 50
+    assert o.bbox.as_ltwh() == (50, 2, 3, 4)
+    assert f.objects.xyxy.tolist() == [[0, 0, 1, 1], [50, 2, 53, 6]]
+
+
 def test_masks_add_remove_and_compaction_at_the_pad():
     b = batch_of([(0, (0, 0, 10, 10), 0.9), (0, (20, 0, 30, 10), 0.2), (1, (40, 0, 50, 10), 0.6)])
     objs = b.frames[0].objects

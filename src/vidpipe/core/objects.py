@@ -373,7 +373,7 @@ class ObjectMeta:
     @property
     def bbox(self) -> BoxView:
         b = self._box
-        if b is None or b._t is not self._t or b._r != self._r:  # one view per object view, kept
+        if b is None:  # one view per object view, kept (dropped when the object moves)
             b = self._box = _new(BoxView)
             b._t, b._r = self._t, self._r
         return b
@@ -652,7 +652,7 @@ class ObjectSet:
                 self._t.cols["parent"][new] = parent._r
             if self._rows is not None:
                 self._rows = np.append(self._rows, new)
-            o._t, o._r = self._t, new
+            o._t, o._r, o._box = self._t, new, None  # a kept box view would read the old row
 
     def __iadd__(self, objs: "Iterable[ObjectMeta] | ObjectSet") -> "ObjectSet":
         self.extend(objs)
