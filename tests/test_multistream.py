@@ -407,41 +407,81 @@ def test_tiler_places_the_first_batch_on_its_full_grid():
     assert np.all(out[60:, 80:] == 0)
 
 
-def test_nvdec_worker_message_loop_routes_slots_and_closes():
-    """The NVDEC worker's message loop (no GPU needed): "open" starts the stream's thread with its
-    slot queue, "free" hands slots back to that stream only, "close" gives it None, and the loop
-    ends when the pipe closes."""
-    import multiprocessing as mp
+def test_nvdec_worker_link_carries_frames_slots_errors_and_the_end():
+    """The NVDEC worker's per-stream link (no GPU needed): the worker takes slots from its ring
+    and waits for one only when none is free; the source reads records without blocking (None
+    when nothing came), several per read; slots handed back reach the worker; an error's text
+    arrives whole; the end waits for every slot; a closed end is seen by the other side."""
+    import socket
     import threading
-    import time
 
-    from vidpipe.gpu.decode_process import sender, serve_streams
-    parent, child = mp.Pipe()
-    got: dict[int, list] = {0: [], 1: []}
-    started = threading.Barrier(3)
+    from vidpipe.gpu.decode_process import SourceLink, WorkerLink
+    a, b = socket.socketpair()
+    worker, source = WorkerLink(a, ring=3), SourceLink(b)
+    assert source.next(block=False) is None
+    assert [worker.slot() for _ in range(3)] == [0, 1, 2]
+    for slot, i in zip([0, 1, 2], range(3)):
+        worker.frame(slot, i, errors=i // 2)
+    assert [source.next(block=False) for _ in range(3)] == [("frame", 0, 0, 0), ("frame", 1, 1, 0), ("frame", 2, 2, 1)]
+    assert source.next(block=False) is None
+    got = []
+    waiting = threading.Thread(target=lambda: got.append(worker.slot()))  # the ring is used up: it waits
+    waiting.start()
+    waiting.join(0.2)
+    assert waiting.is_alive() and got == []
+    source.free([2, 0])
+    waiting.join(5)
+    assert got == [2] and worker.slot() == 0
+    worker.error("MediaError", "clip.mp4: decoding failed: bad slice\nat frame 7")
+    assert source.next() == ("error", "MediaError", "clip.mp4: decoding failed: bad slice\nat frame 7")
+    ended = threading.Thread(target=worker.eos, args=(4,))  # all three slots are out
+    ended.start()
+    assert source.next() == ("eos", 4)
+    source.free([1])
+    ended.join(0.2)
+    assert ended.is_alive()  # two slots still out
+    source.free([2, 0])
+    ended.join(5)
+    assert not ended.is_alive()
+    source.close()
+    assert worker.slot() is None  # the source closed the stream
+    worker.close()
+    c, d = socket.socketpair()
+    c.close()
+    with pytest.raises(EOFError):
+        SourceLink(d).next()
+    d.close()
 
-    def run(sid, path, slots):
-        assert path == f"clip{sid}.mp4"
-        started.wait(5)
-        while (slot := slots.get(timeout=5)) is not None:
-            got[sid].append(slot)
-        got[sid].append("closed")
 
-    loop = threading.Thread(target=serve_streams, args=(child, run))
+def test_nvdec_worker_accepts_authenticated_streams_only():
+    """The NVDEC worker's accept loop (no GPU needed): each stream connects with the process's
+    key and sends its path, and runs in a thread of its own; a client with the wrong key is
+    refused and the loop goes on. (The loop ends with the worker process.)"""
+    import os
+    import threading
+    from multiprocessing import AuthenticationError, current_process
+    from multiprocessing.connection import Client, Listener
+
+    from vidpipe.gpu.decode_process import serve_streams
+    key = current_process().authkey
+    listener = Listener(f"\0vidpipe-test-{os.getpid()}", family="AF_UNIX", authkey=key)
+    got = {}
+
+    def run(stream, path):
+        got[path] = threading.current_thread().name
+        stream.send(("opened", path.upper()))
+        stream.close()
+    loop = threading.Thread(target=serve_streams, args=(listener, run), name="loop", daemon=True)
     loop.start()
-    send = sender(parent)
-    send("open", 0, "clip0.mp4")
-    send("open", 1, "clip1.mp4")
-    started.wait(5)
-    send("free", 0, [3, 1])
-    send("free", 1, [2])
-    send("free", 7, [5])  # an unknown stream: ignored
-    send("close", 0)
-    send("close", 1)
-    parent.close()
-    loop.join(5)
-    assert not loop.is_alive()
-    deadline = time.monotonic() + 5  # the streams' threads see their close after the loop ended
-    while any(g[-1:] != ["closed"] for g in got.values()) and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert got == {0: [3, 1, "closed"], 1: [2, "closed"]}
+    with pytest.raises(AuthenticationError):
+        Client(listener.address, family="AF_UNIX", authkey=b"not the key")
+    answers = []
+    for path in ("clip0.mp4", "clip1.mp4"):
+        c = Client(listener.address, family="AF_UNIX", authkey=key)
+        c.send(path)
+        answers.append(c.recv())
+        c.close()
+    assert answers == [("opened", "CLIP0.MP4"), ("opened", "CLIP1.MP4")]
+    assert sorted(got) == ["clip0.mp4", "clip1.mp4"] and "loop" not in got.values()
+    assert loop.is_alive()
+    listener.close()

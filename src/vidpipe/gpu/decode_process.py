@@ -5,18 +5,22 @@ every decoding thread waits whenever another thread runs Python (one busy Python
 decoder to a quarter: benchmarks/RESULTS.md). With `urisrc nvdec-process=1` the decoders run in
 a worker process (one per GPU, started on first use, shared by all such sources). Each stream
 gets a ring of NV12 buffers in GPU memory that both processes map (CUDA IPC); the worker decodes
-into a free slot and says so through a pipe, the source copies the slot into a tensor of its
-own and hands the slot back once that copy has finished (checked without waiting, several slots
-per message). Frames never leave the GPU; what crosses the pipe per frame is a few integers.
-Neither side waits on the GPU per frame: each slot has an interprocess CUDA event, recorded by
-the worker after its copy into the slot and waited on by the source's stream before its copy out.
+into a free slot and says so, the source copies the slot into a tensor of its own and hands the
+slot back once that copy has finished (checked without waiting, several slots per message).
+Frames never leave the GPU. Neither side waits on the GPU per frame: each slot has an
+interprocess CUDA event, recorded by the worker after its copy into the slot and waited on by the
+source's stream before its copy out.
+
+Each stream has a socket of its own to the worker (an authenticated Unix socket: the handshake
+and the ring travel pickled, then 12-byte records), read by the source's own thread: a frame
+wakes one thread of this process, and one read can bring several frames' records.
 """
 from __future__ import annotations
 
-import itertools
 import logging
 import os
-import queue
+import socket
+import struct
 import threading
 from typing import Iterator
 
@@ -32,45 +36,29 @@ _workers_lock = threading.Lock()
 
 
 class _Worker:
-    """The parent's end: the worker process, its pipe and one queue of messages per stream."""
+    """The parent's end of one worker process: its pipe (closed when this process ends, which
+    ends the worker) and the address where it accepts streams."""
 
     def __init__(self, index: int):
         import multiprocessing as mp
-
-        import torch.multiprocessing  # noqa: F401  (CUDA tensors then cross pipes as IPC handles)
         ctx = mp.get_context("spawn")
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=serve, args=(child, index), daemon=True, name=f"vidpipe-nvdec{index}")
         self.proc.start()
         child.close()
-        self.alive = True
-        self.streams: dict[int, queue.SimpleQueue] = {}
-        self._ids = itertools.count()
-        self._send_lock = threading.Lock()
-        threading.Thread(target=self._dispatch, daemon=True, name=f"vidpipe:nvdec-process{index}").start()
+        if not self.conn.poll(_OPEN_TIMEOUT_S):
+            self.proc.kill()
+            raise MediaError(f"the NVDEC worker process did not start in {_OPEN_TIMEOUT_S:.0f} s")
+        self.address = self.conn.recv()
 
-    def send(self, *msg) -> None:
-        with self._send_lock:
-            self.conn.send(msg)
+    @property
+    def alive(self) -> bool:
+        return self.proc.is_alive()
 
-    def open(self, path: str) -> tuple[int, queue.SimpleQueue]:
-        sid = next(self._ids)
-        q: queue.SimpleQueue = queue.SimpleQueue()  # waits in C: a message per frame
-        self.streams[sid] = q
-        self.send("open", sid, path)
-        return sid, q
-
-    def _dispatch(self) -> None:
-        try:
-            while True:
-                msg = self.conn.recv()
-                q = self.streams.get(msg[1])
-                if q is not None:
-                    q.put(msg)
-        except (EOFError, OSError):
-            self.alive = False
-            for q in list(self.streams.values()):
-                q.put(("died", None))
+    def connect(self):
+        from multiprocessing import current_process
+        from multiprocessing.connection import Client
+        return Client(self.address, family="AF_UNIX", authkey=current_process().authkey)
 
 
 def _worker_for(index: int) -> _Worker:
@@ -81,14 +69,115 @@ def _worker_for(index: int) -> _Worker:
         return w
 
 
+# -- the per-stream link, after the handshake ---------------------------------------------------
+# worker -> source: records of three int32 (slot, frame index, decode errors); slot -1 is the end
+# of the stream, slot -2 an error whose text ("Kind\nmessage", its length in the second field)
+# follows. source -> worker: one byte per slot handed back; closing the socket closes the stream.
+_REC = struct.Struct("<iii")
+_EOS, _ERROR = -1, -2
+
+
+def _socket_of(conn) -> socket.socket:
+    """The raw socket under a multiprocessing Connection (which is closed)."""
+    sock = socket.socket(fileno=os.dup(conn.fileno()))
+    conn.close()
+    return sock
+
+
+class WorkerLink:
+    """The worker's end of a stream: free slots in, records out."""
+
+    def __init__(self, sock: socket.socket, ring: int = RING):
+        self.sock = sock
+        self.free = list(range(ring))
+        self.ring = ring
+
+    def slot(self) -> int | None:
+        """A free slot, waiting for the source to hand one back; None once it closed the stream."""
+        if not self.free:
+            try:
+                data = self.sock.recv(256)
+            except OSError:
+                return None
+            if not data:
+                return None
+            self.free.extend(data)
+        return self.free.pop(0)
+
+    def frame(self, slot: int, index: int, errors: int) -> None:
+        self.sock.sendall(_REC.pack(slot, index, errors))
+
+    def eos(self, errors: int) -> None:
+        """The end of the stream; then waits until every slot is back (the source copies out of
+        them until then) or the source closed."""
+        self.sock.sendall(_REC.pack(_EOS, errors, 0))
+        back = len(self.free)
+        while back < self.ring:
+            try:
+                data = self.sock.recv(256)
+            except OSError:
+                return
+            if not data:
+                return
+            back += len(data)
+
+    def error(self, kind: str, text: str) -> None:
+        data = f"{kind}\n{text}".encode()
+        self.sock.sendall(_REC.pack(_ERROR, len(data), 0) + data)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class SourceLink:
+    """The source's end of a stream: records in, slots handed back."""
+
+    def __init__(self, sock: socket.socket):
+        self.sock = sock
+        self.buf = bytearray()
+
+    def next(self, block: bool = True):
+        """The next record: ("frame", slot, index, errors), ("eos", errors) or ("error", kind,
+        text); None when block is False and none has come. EOFError when the worker is gone."""
+        buf = self.buf
+        while True:
+            if len(buf) >= 12:
+                slot, a, b = _REC.unpack_from(buf)
+                if slot >= 0:
+                    del buf[:12]
+                    return "frame", slot, a, b
+                if slot == _EOS:
+                    del buf[:12]
+                    return "eos", a
+                if len(buf) >= 12 + a:  # an error and its text
+                    kind, _, text = bytes(buf[12:12 + a]).decode(errors="replace").partition("\n")
+                    del buf[:12 + a]
+                    return "error", kind, text
+            try:
+                data = self.sock.recv(4096, 0 if block else socket.MSG_DONTWAIT)
+            except BlockingIOError:
+                return None
+            except OSError as e:
+                raise EOFError(str(e)) from None
+            if not data:
+                raise EOFError("the worker closed the stream")
+            buf += data
+
+    def free(self, slots: list[int]) -> None:
+        self.sock.sendall(bytes(slots))
+
+    def close(self) -> None:
+        self.sock.close()
+
+
 class ProcessNvDecReader:
     """NvDecReader's interface (width, height, fps, codec, errors, iteration of NV12 frames),
     decoded by the worker process."""
 
-    # Every frame wakes two threads here (the pipe's dispatcher, then the source), and each waits
-    # for the GIL behind the pipeline's busy Python threads: up to the switch interval (5 ms by
-    # default) each time. The pipeline runs at this interval while such a source is in it: 16
-    # streams on an H200 went 4-14% faster with it in four runs (benchmarks/RESULTS.md).
+    # Every frame wakes this source's thread, which waits for the GIL behind the pipeline's busy
+    # Python threads: up to the switch interval (5 ms by default). The pipeline runs at this
+    # interval while such a source is in it: 16 streams on an H200 went 4-14% faster with it in
+    # four runs (benchmarks/RESULTS.md).
     switch_interval = 0.0005
 
     def __init__(self, uri: str, device: str = "cuda:0"):
@@ -98,23 +187,28 @@ class ProcessNvDecReader:
         path = video_file(uri)
         self.uri = uri
         self.device = torch.device(device)
-        self._worker = _worker_for(self.device.index or 0)
-        self._sid: int | None = None
-        self._sid, self._q = self._worker.open(os.path.abspath(path))
+        self._link: SourceLink | None = None
+        self._copying: list[int] = []
+        worker = _worker_for(self.device.index or 0)
         try:
-            msg = self._q.get(timeout=_OPEN_TIMEOUT_S)
-        except queue.Empty:
-            self.close()
-            raise MediaError(f"{path}: the NVDEC worker process did not answer in {_OPEN_TIMEOUT_S:.0f} s") from None
-        if msg[0] != "opened":
-            self.close()
-            if msg[0] == "error":
-                raise (UnsupportedCodecError if msg[2] == "UnsupportedCodecError" else MediaError)(msg[3])
-            raise MediaError(f"{path}: the NVDEC worker process ended; see its messages above")
-        meta, self._ring = msg[2], msg[3]
-        # the worker records a slot's event once the slot holds its frame
+            conn = worker.connect()
+            conn.send(os.path.abspath(path))
+            if not conn.poll(_OPEN_TIMEOUT_S):
+                conn.close()
+                raise MediaError(f"{path}: the NVDEC worker process did not answer in {_OPEN_TIMEOUT_S:.0f} s")
+            msg = conn.recv()
+        except (OSError, EOFError) as e:
+            raise MediaError(f"{path}: the NVDEC worker process is not answering ({e}); "
+                             "see its messages above, or set nvdec-process=0") from None
+        if msg[0] == "error":
+            conn.close()
+            raise (UnsupportedCodecError if msg[1] == "UnsupportedCodecError" else MediaError)(msg[2])
+        meta, self._ring = msg[1], msg[2]
+        self._link = SourceLink(_socket_of(conn))
+        # the worker records a slot's event once the slot holds its frame; the source records
+        # the slot's own event after copying out of it, and hands the slot back once it is done
         self._filled = [torch.cuda.Event.from_ipc_handle(self.device, h) for h in meta["events"]]
-        self._copying: list = []  # (slot, event after its copy): slots handed back once copied
+        self._copied = [torch.cuda.Event() for _ in meta["events"]]
         self.width, self.height = meta["width"], meta["height"]
         self.fps, self.codec = meta["fps"], meta["codec"]
         self.frame_count = 0
@@ -123,123 +217,134 @@ class ProcessNvDecReader:
 
     def __iter__(self) -> Iterator[DecodedFrame]:
         import torch
+        link = self._link
         with torch.cuda.device(self.device):
-            while self._sid is not None:
+            while self._link is not None:
                 try:
-                    msg = self._q.get_nowait()
-                except queue.Empty:  # before waiting, hand back every slot: the worker may need one
-                    self._release(wait=True)
-                    msg = self._q.get()
-                if msg[0] == "frame":
-                    _, _, slot, i, self.errors = msg
+                    rec = link.next(block=False)
+                    if rec is None:  # before waiting, hand back every slot: the worker may need one
+                        self._release(wait=True)
+                        rec = link.next()
+                except EOFError:
+                    raise MediaError(f"{self.uri}: the NVDEC worker process ended while decoding") from None
+                if rec[0] == "frame":
+                    _, slot, i, self.errors = rec
                     self._release(wait=False)
                     torch.cuda.current_stream().wait_event(self._filled[slot])
                     nv12 = self._ring[slot].clone()
-                    copied = torch.cuda.Event()
-                    copied.record()
-                    self._copying.append((slot, copied))
+                    self._copied[slot].record()
+                    self._copying.append(slot)
                     yield DecodedFrame(None, i / self.fps, i, nv12=nv12)
-                elif msg[0] == "eos":
-                    self.errors = msg[2]
+                elif rec[0] == "eos":
+                    self.errors = rec[1]
                     self._release(wait=True)
                     return
-                elif msg[0] == "error":
-                    raise MediaError(msg[3])
                 else:
-                    raise MediaError(f"{self.uri}: the NVDEC worker process ended while decoding")
+                    raise MediaError(rec[2])
 
     def _release(self, wait: bool) -> None:
         """Hands back the slots whose copies have finished (all of them, waiting, with wait=True):
         one message for several slots, and no wait per frame."""
-        done = []
-        while self._copying and (wait or self._copying[0][1].query()):
-            slot, ev = self._copying.pop(0)
-            ev.synchronize()
-            done.append(slot)
-        if done and self._sid is not None:
-            self._worker.send("free", self._sid, done)
+        copying = self._copying
+        n = 0
+        while n < len(copying) and (wait or self._copied[copying[n]].query()):
+            self._copied[copying[n]].synchronize()
+            n += 1
+        if n:
+            done, self._copying = copying[:n], copying[n:]
+            try:
+                if self._link is not None:
+                    self._link.free(done)
+            except OSError:
+                pass  # the worker is gone: the next read says so
 
     def close(self) -> None:
-        if getattr(self, "_copying", None):
+        if self._copying:
             self._release(wait=True)  # the ring is not read after this
-        sid, self._sid = self._sid, None
-        if sid is not None:
-            self._worker.streams.pop(sid, None)
-            if self._worker.alive:
-                self._worker.send("close", sid)
+        link, self._link = self._link, None
+        if link is not None:
+            link.close()
         self._ring = None
 
 
 def serve(conn, index: int) -> None:
-    """The worker process: decodes each opened stream in its own thread into its ring."""
+    """The worker process: accepts streams and decodes each in its own thread into its ring,
+    until the parent's end of `conn` closes."""
+    from multiprocessing import current_process
+    from multiprocessing.connection import Listener
+    # an abstract Unix address (nothing on disk to clean up), authenticated with the parent's key
+    listener = Listener(f"\0vidpipe-nvdec-{os.getpid()}-{index}", family="AF_UNIX",
+                        authkey=current_process().authkey)
+    conn.send(listener.address)
+
     import torch
-    import torch.multiprocessing  # CUDA tensors cross the pipe as IPC handles (the ring)
+    import torch.multiprocessing  # noqa: F401  (CUDA tensors cross the socket as IPC handles: the ring)
 
     from .decode import NvDecReader
     torch.cuda.set_device(index)
-    send = sender(conn)
 
-    def run(sid: int, path: str, slots: queue.SimpleQueue) -> None:
+    def run(stream, path: str) -> None:
         try:
             reader = NvDecReader(path, f"cuda:{index}")
         except Exception as e:  # reported to the source, which raises it there
-            send("error", sid, type(e).__name__, str(e))
+            stream.send(("error", type(e).__name__, str(e)))
+            stream.close()
             return
         h, w = reader.height, reader.width
         ring = torch.empty((RING, h * 3 // 2, w), dtype=torch.uint8, device=f"cuda:{index}")
         filled = [torch.cuda.Event(interprocess=True) for _ in range(RING)]
         for ev in filled:
             ev.record()  # an interprocess event has its handle once recorded
-        for s in range(RING):
-            slots.put(s)
-        send("opened", sid, {"width": w, "height": h, "fps": reader.fps, "codec": reader.codec,
-                             "events": [ev.ipc_handle() for ev in filled]}, ring)
+        stream.send(("opened", {"width": w, "height": h, "fps": reader.fps, "codec": reader.codec,
+                                "events": [ev.ipc_handle() for ev in filled]}, ring))
+        link = WorkerLink(_socket_of(stream))
         try:
             for i, nv12 in enumerate(reader.frames_nv12()):
-                slot = slots.get()
+                slot = link.slot()
                 if slot is None:  # closed
                     return
                 # the decoder's surface is copied on the stream the decoder works on, so its next
                 # picture cannot overwrite it first; the source waits on the event, not this thread
                 ring[slot].copy_(nv12[:h * 3 // 2, :w])
                 filled[slot].record()
-                send("frame", sid, slot, i, reader.errors)
-        except Exception as e:  # the source raises it
-            send("error", sid, type(e).__name__, f"{path}: decoding failed: {e}")
+                link.frame(slot, i, reader.errors)
+            link.eos(reader.errors)  # the ring lives until the source has copied every slot back
+        except OSError:  # the source went away
             return
-        send("eos", sid, reader.errors)
-        for _ in range(RING):  # the ring lives until the source has copied every slot back
-            if slots.get() is None:
-                return
+        except Exception as e:  # the source raises it
+            try:
+                link.error(type(e).__name__, f"{path}: decoding failed: {e}")
+            except OSError:
+                pass
+        finally:
+            link.close()
 
-    serve_streams(conn, run)
-
-
-def sender(conn):
-    """send(*msg): one message through `conn`, from any thread."""
-    lock = threading.Lock()
-
-    def send(*msg) -> None:
-        with lock:
-            conn.send(msg)
-    return send
+    threading.Thread(target=serve_streams, args=(listener, run), daemon=True, name="accept").start()
+    try:
+        conn.recv()  # nothing comes: this returns when the parent's end closes
+    except (EOFError, OSError):
+        pass
+    listener.close()
 
 
-def serve_streams(conn, run) -> None:
-    """The worker's message loop, until the pipe closes: "open" starts run(sid, path, slots) in a
-    thread of its own, `slots` being the stream's queue of ring slots handed back by the source
-    ("free"), where None means the stream was closed ("close")."""
-    free: dict[int, queue.SimpleQueue] = {}
+def serve_streams(listener, run) -> None:
+    """The worker's accept loop (it ends with the process): each stream connects, sends its path,
+    and run(connection, path) decodes it in a thread of its own."""
+    from multiprocessing import AuthenticationError
     while True:
         try:
-            kind, sid, *rest = conn.recv()
-        except (EOFError, OSError):
+            stream = listener.accept()
+        except AuthenticationError:
+            continue
+        except OSError:
             return
-        if kind == "open":
-            free[sid] = slots = queue.SimpleQueue()
-            threading.Thread(target=run, args=(sid, rest[0], slots), daemon=True).start()
-        elif kind == "free" and sid in free:
-            for slot in rest[0]:
-                free[sid].put(slot)
-        elif kind == "close" and sid in free:
-            free.pop(sid).put(None)
+        threading.Thread(target=_start_stream, args=(stream, run), daemon=True).start()
+
+
+def _start_stream(stream, run) -> None:
+    try:
+        path = stream.recv()
+    except (EOFError, OSError):
+        stream.close()
+        return
+    run(stream, path)
