@@ -387,6 +387,26 @@ def test_osd_element_on_a_batch_of_tensors_draws_what_the_cpu_draws():
 
 
 @torch_only
+def test_osd_on_a_tensor_large_boxes_beside_small_captions():
+    """A box outline has more pixels than all captions together: its pixels must not be looked
+    up among the captions' (out of range: an IndexError on the CPU, a device assert on a GPU)."""
+    import torch
+
+    from vidpipe.elements.osd import draw_frame
+    base = _smooth_image(3, (480, 640, 3))
+    h, w = base.shape[:2]
+    frames = []
+    for img in (base.copy(), torch.from_numpy(base.copy())):
+        f = Frame(img)
+        f.meta.objects.append(ObjectMeta(1, BBox(2, 20, w - 6, h - 30), 0.9, "a"))
+        draw_frame(f)
+        frames.append(f)
+    cpu, gpu = frames
+    assert np.any(cpu.image != base, -1).sum() > 2 * (w + h)
+    np.testing.assert_array_equal(gpu.image.numpy(), cpu.image)
+
+
+@torch_only
 def test_osd_box_bands_exact():
     import torch
 

@@ -143,8 +143,9 @@ def expand_bands(bands: dict, frame_width):
     patch_rgb = bands.get("patch_rgb")
     if patch_rgb is not None and len(patch_rgb):  # patches: each pixel's own colour
         src = bands["src"][rid]
-        own = patch_rgb[(src + local).clamp_(min=0)]
-        color = torch.where((src >= 0)[:, None], own, color)
+        patched = src >= 0
+        own = patch_rgb[torch.where(patched, src + local, 0)]  # one-colour rectangles read pixel 0
+        color = torch.where(patched[:, None], own, color)
     return idx, color, bands["key"][rid] + local
 
 
