@@ -382,14 +382,19 @@ def test_switch_interval_asked_by_an_element_applies_while_running(clip):
     assert seen == [0.003] * 3 and sys.getswitchinterval() == default
 
 
-def test_nvdec_worker_reader_asks_for_a_short_switch_interval():
-    """urisrc passes on its reader's switch interval: the NVDEC worker's reader asks for 0.5 ms."""
+def test_urisrc_asks_for_its_readers_switch_interval():
+    """urisrc passes on the switch interval its reader asks for (none by default: the NVDEC
+    worker's reader asked for 0.5 ms until a frame woke only one thread, then it cost)."""
+    from types import SimpleNamespace
+
     from vidpipe.elements.sources import UriSource
     from vidpipe.gpu.decode_process import ProcessNvDecReader
     src = UriSource(name="s", uri="x.mp4")
     assert src.switch_interval() is None
+    src.reader = SimpleNamespace(switch_interval=0.001)
+    assert src.switch_interval() == 0.001
     src.reader = object.__new__(ProcessNvDecReader)
-    assert src.switch_interval() == 0.0005
+    assert src.switch_interval() is None
 
 
 def test_fifo_bounds_orders_and_times_out():

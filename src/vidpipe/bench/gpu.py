@@ -412,8 +412,8 @@ def ladder(clip: str, n: int, frames: int, ini: str, procs=(False, True), note: 
 def switch_interval_ab(clip: str, n: int, frames: int, ini: str, model: tuple) -> dict:
     """The pipeline (decoding in the worker) and the batched baseline with the interpreter's switch
     interval at its default (5 ms) and at 0.5 ms, alternating: how much their threads lose waiting
-    for the GIL. The pipeline is told to leave the interval alone here (by default it runs at
-    0.5 ms when NVDEC is in the worker process), so both sides see the same setting."""
+    for the GIL. The pipeline is told to leave the interval alone here (an element may ask for
+    one: Element.switch_interval), so both sides see the same setting."""
     import sys
 
     from .baseline_gpu import batched_loop

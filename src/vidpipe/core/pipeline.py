@@ -67,8 +67,8 @@ class Pipeline:
         self.services: list[Any] = []   # HTTP services (serve()): stopped when the pipeline ends
         self.serve_address = ""         # a YAML/Flow `http:` option: served by run() / the CLI
         # The interpreter's switch interval while this pipeline runs (seconds): None takes the
-        # shortest its elements ask for (Element.switch_interval(); NVDEC in the worker process
-        # asks for 0.5 ms), 0 leaves the interpreter's own alone, a number sets it.
+        # shortest its elements ask for (Element.switch_interval(); none of ours asks today), 0
+        # leaves the interpreter's own alone, a number sets it.
         self.switch_interval: float | None = None
         self._asked_interval = 0.0
 

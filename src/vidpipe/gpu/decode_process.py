@@ -174,11 +174,12 @@ class ProcessNvDecReader:
     """NvDecReader's interface (width, height, fps, codec, errors, iteration of NV12 frames),
     decoded by the worker process."""
 
-    # Every frame wakes this source's thread, which waits for the GIL behind the pipeline's busy
-    # Python threads: up to the switch interval (5 ms by default). The pipeline runs at this
-    # interval while such a source is in it: 16 streams on an H200 went 4-14% faster with it in
-    # four runs (benchmarks/RESULTS.md).
-    switch_interval = 0.0005
+    # No switch interval asked for (Element.switch_interval). With one pipe and a dispatcher
+    # thread for all streams, a frame woke two threads here and 0.5 ms paid (4-14%); with a
+    # socket per stream it wakes one, and 0.5 ms costs instead: on an H100, 16 streams 2,208-2,436
+    # FPS at the default 5 ms against 2,092-2,277 at 0.5 ms, 4 streams 1,594 against 1,313
+    # (benchmarks/RESULTS.md).
+    switch_interval = None
 
     def __init__(self, uri: str, device: str = "cuda:0"):
         import torch
