@@ -19,7 +19,7 @@ from ..media.reader import ImageSequenceReader, VideoReader, is_image_sequence, 
 log = logging.getLogger("vidpipe")
 
 
-AUTO_WORKER_STREAMS = 16  # nvdec-process=-1: from this many NVDEC files on one GPU, the worker (benchmarks/RESULTS.md)
+AUTO_WORKER_STREAMS = 8  # nvdec-process=-1: from this many NVDEC files on one GPU, the worker (benchmarks/RESULTS.md)
 
 
 @register("urisrc", aliases={"uridecodebin": {}, "nvurisrcbin": {}, "filesrc": {}})
@@ -204,8 +204,8 @@ class UriSource(Source):
         """Whether NVDEC runs in the worker process: nvdec-process=1, or -1 (auto) and the
         pipeline decodes AUTO_WORKER_STREAMS or more files on this source's GPU. Decoding in this
         process, a decoder waits whenever another thread runs Python; the worker costs a CUDA
-        context and a second or two at the first open, which pays from about 16 streams (measured
-        on an H200: faster at 16 streams in every run, even at 64, not faster at 1-4)."""
+        context and a second or two at the first open. Measured on an H100 with a socket per
+        stream (benchmarks/RESULTS.md): +9% at 8 streams, +11% at 16, even at 64, mixed at 2-4."""
         if not self._nvdec_file():
             return False
         if self.nvdec_process >= 0:
