@@ -451,6 +451,22 @@ def test_nvdec_worker_link_carries_frames_slots_errors_and_the_end():
     with pytest.raises(EOFError):
         SourceLink(d).next()
     d.close()
+    e, f = socket.socketpair()  # closing the source's end ends a read waiting in another thread
+    waiting_link, ends = SourceLink(f), []
+
+    def read():
+        try:
+            waiting_link.next()
+        except EOFError:
+            ends.append("EOF")
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(0.2)
+    assert reader.is_alive()
+    waiting_link.close()
+    reader.join(5)
+    assert ends == ["EOF"]
+    e.close()
 
 
 def test_nvdec_worker_accepts_authenticated_streams_only():

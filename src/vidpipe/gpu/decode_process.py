@@ -167,6 +167,11 @@ class SourceLink:
         self.sock.sendall(bytes(slots))
 
     def close(self) -> None:
+        """Closes the stream; a read waiting in another thread ends (EOFError)."""
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)  # close() alone would leave that read waiting
+        except OSError:
+            pass
         self.sock.close()
 
 
@@ -227,6 +232,8 @@ class ProcessNvDecReader:
                         self._release(wait=True)
                         rec = link.next()
                 except EOFError:
+                    if self._link is None:  # closed by close(), from another thread
+                        return
                     raise MediaError(f"{self.uri}: the NVDEC worker process ended while decoding") from None
                 if rec[0] == "frame":
                     _, slot, i, self.errors = rec
@@ -260,9 +267,10 @@ class ProcessNvDecReader:
                 pass  # the worker is gone: the next read says so
 
     def close(self) -> None:
-        if self._copying:
-            self._release(wait=True)  # the ring is not read after this
         link, self._link = self._link, None
+        copying, self._copying = self._copying, []
+        for slot in copying:  # the worker frees the ring once the stream is closed: copies first
+            self._copied[slot].synchronize()
         if link is not None:
             link.close()
         self._ring = None
