@@ -199,13 +199,15 @@ class ProcessNvDecReader:
         try:
             conn = worker.connect()
             conn.send(os.path.abspath(path))
-            if not conn.poll(_OPEN_TIMEOUT_S):
-                conn.close()
-                raise MediaError(f"{path}: the NVDEC worker process did not answer in {_OPEN_TIMEOUT_S:.0f} s")
-            msg = conn.recv()
+            answered = conn.poll(_OPEN_TIMEOUT_S)
+            msg = conn.recv() if answered else None
         except (OSError, EOFError) as e:
             raise MediaError(f"{path}: the NVDEC worker process is not answering ({e}); "
                              "see its messages above, or set nvdec-process=0") from None
+        if msg is None:
+            conn.close()
+            raise MediaError(f"{path}: the NVDEC worker process did not answer in {_OPEN_TIMEOUT_S:.0f} s; "
+                             "see its messages above, or set nvdec-process=0")
         if msg[0] == "error":
             conn.close()
             raise (UnsupportedCodecError if msg[1] == "UnsupportedCodecError" else MediaError)(msg[2])
