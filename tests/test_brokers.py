@@ -158,6 +158,37 @@ def test_refused_login_is_one_clear_error(kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", KINDS)
+def test_a_message_sent_right_after_subscribing_arrives(kind, tmp_path):
+    """Once subscribe() returns the subscription is in place: a message published at once (on a
+    fresh topic each round) is received. MQTT's subscribe returned before the broker's SUBACK, and
+    a command sent just after a listener said it was connected could be lost."""
+    broker = broker_or_skip(kind, str(tmp_path)).start()
+    receiver = sender = None
+    try:
+        sender = make_adapter(parse_target(broker.url("warmup")))
+        sender.connect()
+        for i in range(10 if kind != "kafka" else 2):
+            topic = f"fresh{i}"
+            if kind == "kafka":
+                broker.consumer(topic).close()             # makes the topic
+            receiver = make_adapter(parse_target(broker.url(topic)))
+            receiver.connect()
+            receiver.subscribe([topic])
+            assert sender.send([(f"m{i}", topic, json.dumps({"n": i}))]) == [0]
+            got, deadline = [], time.time() + 10
+            while not got and time.time() < deadline:
+                got += receiver.receive(0.1)
+            assert [json.loads(d)["n"] for _, d in got] == [i], f"round {i}"
+            receiver.close()
+            receiver = None
+    finally:
+        for a in (receiver, sender):
+            if a is not None:
+                a.close()
+        close(broker)
+
+
+@pytest.mark.parametrize("kind", KINDS)
 def test_commands_arrive_through_each_broker(kind, tmp_path):
     """A command published through the broker reaches a CommandListener's handler, exactly once."""
     broker = broker_or_skip(kind, str(tmp_path)).start()

@@ -63,8 +63,32 @@ class MqttAdapter(Adapter):
         return ok
 
     def subscribe(self, topics):
+        """Subscribes and waits for the broker's SUBACK: a message published once this returns
+        is received (before it, the broker may not have the subscription yet). A failure code in
+        the SUBACK is a BrokerError (mosquitto 2.0.11 grants a topic its ACL denies and only
+        withholds the messages, so the tests cannot show that path)."""
+        acked: dict[int, list] = {}
+        cond = threading.Condition()
+
+        def on_subscribe(client, userdata, mid, reason_codes, properties=None):
+            with cond:
+                acked[mid] = list(reason_codes)
+                cond.notify_all()
+        self._c.on_subscribe = on_subscribe
+        mids = []
         for topic in topics:
-            self._c.subscribe(topic, qos=self._qos)
+            rc, mid = self._c.subscribe(topic, qos=self._qos)
+            if rc != mqtt.MQTT_ERR_SUCCESS:
+                raise ConnectionError(f"{self.t.describe()}: subscribing to {topic} failed ({mqtt.error_string(rc)})")
+            mids.append((topic, mid))
+        with cond:
+            if not cond.wait_for(lambda: all(m in acked for _, m in mids), timeout=5.0):
+                raise ConnectionError(f"{self.t.describe()}: no SUBACK within 5 s")
+        for topic, mid in mids:
+            refused = [r for r in acked[mid] if getattr(r, "is_failure", False)]
+            if refused:
+                raise BrokerError(f"{self.t.describe()}: the broker refused the subscription to {topic} "
+                                  f"({refused[0]}); check the broker's ACL")
 
     def receive(self, timeout):
         try:
