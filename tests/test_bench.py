@@ -31,3 +31,21 @@ def test_analytics_suite_agrees_with_supervision(capsys):
     assert main_analytics(argparse.Namespace(streams="2", objects=10, frames=60)) == 0
     row = capsys.readouterr().out.strip().splitlines()[-1].split()
     assert row[0] == "2" and int(row[4]) > 0 and int(row[5]) > 0   # crossings and ROI hits happened
+
+
+def test_the_gpu_benchs_two_probes_read_the_same_values():
+    """The probe-cost runs read every object's box, label and id through object views and from
+    columns: the same values in the same order, removed objects left out of both."""
+    import numpy as np
+
+    from vidpipe import Batch, Frame
+    from vidpipe.bench.gpu import object_rows, object_rows_from_columns
+    frames = [Frame(np.zeros((90, 160, 3), np.uint8), i) for i in range(3)]
+    frames[0].objects.add(xyxy=[[1, 2, 11, 22], [5, 5, 6, 9]], class_id=[0, 1], label=["a", "b"], object_id=[4, 7])
+    frames[2].objects.add(xyxy=[[10.5, 0, 20, 30]], class_id=2, label="c")
+    b = Batch(frames)
+    b.frames[0].objects.remove(b.frames[0].objects[b.frames[0].objects.class_id == 1])
+    b.frames[1].objects.add(xyxy=[[0, 0, 4, 4]], class_id=3, label="d", object_id=9)
+    rows = object_rows(b)
+    assert rows == object_rows_from_columns(b)
+    assert rows == [(1.0, 2.0, 10.0, 20.0, "a", 4), (0.0, 0.0, 4.0, 4.0, "d", 9), (10.5, 0.0, 9.5, 30.0, "c", -1)]

@@ -214,11 +214,31 @@ def _steady(stamps: list[list[float]]) -> float:
     return n / dt if dt > 0 else float("nan")
 
 
+def object_rows(batch) -> list[tuple]:
+    """Every object's box (left, top, width, height), label and id, frame by frame, read through
+    the object views as DeepStream-style probes do."""
+    return [(o.bbox.left, o.bbox.top, o.bbox.width, o.bbox.height, o.label, o.object_id)
+            for f in batch.frames for o in f.objects]
+
+
+def object_rows_from_columns(batch) -> list[tuple]:
+    """The same values as object_rows, read from the frames' columns (one call per column)."""
+    rows = []
+    for f in batch.frames:
+        objs = f.objects
+        rows += [(x1, y1, x2 - x1, y2 - y1, label, oid) for (x1, y1, x2, y2), label, oid in
+                 zip(objs.xyxy.tolist(), objs.labels, objs.object_id.tolist())]
+    return rows
+
+
 def read_every_object(pad, batch) -> None:
     """The probe whose cost the bench measures: every object's box and label, as probes read them."""
-    for f in batch.frames:
-        for o in f.objects:
-            _ = (o.bbox.left, o.bbox.top, o.bbox.width, o.bbox.height, o.label, o.object_id)
+    object_rows(batch)
+
+
+def read_every_object_from_columns(pad, batch) -> None:
+    """The same probe reading columns instead of object views."""
+    object_rows_from_columns(batch)
 
 
 def have_x264() -> bool:
@@ -370,20 +390,24 @@ def find_model(path: str | None) -> str:
     raise SystemExit("nanodet_m416.onnx not found: pass --model PATH (it is in ../shared/models)")
 
 
-def probe_cost(clip: str, n: int, frames: int, ini: str, without: dict | None, wrong: list[str]) -> dict:
-    """FPS with and without a probe reading every object's box and label (after the tracker)."""
+def probe_cost(clip: str, n: int, frames: int, ini: str, without: dict | None, wrong: list[str],
+               columns: bool = False) -> dict:
+    """FPS with and without a probe reading every object's box and label (after the tracker),
+    through the object views or (columns=True) from the columns."""
     without = without or vidpipe_run(clip, n, frames, ini)
-    with_probe = vidpipe_run(clip, n, frames, ini, user_probe=read_every_object)
+    with_probe = vidpipe_run(clip, n, frames, ini,
+                             user_probe=read_every_object_from_columns if columns else read_every_object)
     opf = with_probe["objects"] / max(with_probe["frames"], 1)
     opf0 = without["objects"] / max(without["frames"], 1)
     if abs(opf - opf0) > 0.005 * max(opf0, 1e-9):  # a probe that reads must not change what is found
         wrong.append(f"probe run: {opf:.2f} objects/frame with the probe, {opf0:.2f} without")
-    res = {"streams": n, "objects_per_frame": round(opf, 2), "fps_without": round(without["fps"], 1),
+    res = {"streams": n, "read": "columns" if columns else "object views", "objects_per_frame": round(opf, 2),
+           "fps_without": round(without["fps"], 1),
            "fps_with": round(with_probe["fps"], 1), "cost": round(1 - with_probe["fps"] / without["fps"], 4),
            "probe_us_per_object": round(1e6 * with_probe["probe_s"] / max(with_probe["objects"], 1), 3),
            "probe_share_of_wall": round(with_probe["probe_s"] * with_probe["fps"] / max(with_probe["frames"], 1), 4)}
     res["selection_fallbacks"] = with_probe["selection_fallbacks"]
-    print(f"probe reading every object's box and label, {n} streams, {opf:.1f} objects/frame: "
+    print(f"probe reading every object's box and label ({res['read']}), {n} streams, {opf:.1f} objects/frame: "
           f"{without['fps']:.0f} -> {with_probe['fps']:.0f} FPS ({-100 * res['cost']:+.1f}%), "
           f"{res['probe_us_per_object']:.2f} us per object; batches whose NMS left the graph "
           f"{with_probe['selection_fallbacks']} of {with_probe['frames'] // n} (frames over its candidates, "
@@ -534,7 +558,9 @@ def main_gpu(args: argparse.Namespace) -> int:
             without = vidpipe_run(clip, n, args.frames, ini)
             prof["probe_cost"] = [probe_cost(clip, n, args.frames, ini, without, wrong)]
             crowded = write_ini(os.path.join(tmp, f"nanodet_b{n}_crowded.txt"), model, n, PROBE_THRESHOLD)
-            prof["probe_cost"].append(probe_cost(clip, n, args.frames, crowded, None, wrong))
+            without_crowded = vidpipe_run(clip, n, args.frames, crowded)
+            prof["probe_cost"] += [probe_cost(clip, n, args.frames, crowded, without_crowded, wrong, columns=c)
+                                   for c in (False, True)]
             prof["ladder"] += ladder(clip, n, args.frames, crowded, (True,), f" at threshold {PROBE_THRESHOLD}")
             prof["switch_interval"] = switch_interval_ab(clip, n, args.frames, ini, (be, parser, ctx))
             opf0 = without["objects"] / max(without["frames"], 1)
