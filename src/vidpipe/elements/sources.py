@@ -205,7 +205,7 @@ class UriSource(Source):
         pipeline decodes AUTO_WORKER_STREAMS or more files on this source's GPU. Decoding in this
         process, a decoder waits whenever another thread runs Python; the worker costs a CUDA
         context and a second or two at the first open. Measured on an H100 with a socket per
-        stream (benchmarks/RESULTS.md): +9% at 8 streams, +11% at 16, even at 64, mixed at 2-4."""
+        stream (benchmarks/RESULTS.md): +9% at 8 streams, -3% to +21% at 16 and 64, mixed at 2-4."""
         if not self._nvdec_file():
             return False
         if self.nvdec_process >= 0:
