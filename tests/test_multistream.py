@@ -444,7 +444,8 @@ def test_nvdec_worker_link_carries_frames_slots_errors_and_the_end():
     ended.join(5)
     assert not ended.is_alive()
     source.close()
-    assert worker.slot() is None  # the source closed the stream
+    assert [worker.slot() for _ in range(3)] == [1, 2, 0]  # every slot came back, in order
+    assert worker.slot() is None  # then: the source closed the stream
     worker.close()
     c, d = socket.socketpair()
     c.close()

@@ -334,34 +334,23 @@ def test_cpu_time_is_read_while_an_element_runs(clip):
     assert not t.is_alive()
 
 
-def test_switch_interval_asked_by_an_element_applies_while_running(clip):
-    """An element asking for a short switch interval (as urisrc does when NVDEC runs in the
-    worker process) gets it while its pipeline runs, the shortest of overlapping pipelines wins,
-    the interpreter's own comes back when the last ends; switch_interval=0 leaves it alone."""
+def test_pipeline_switch_interval_applies_while_it_runs(clip):
+    """Pipeline.switch_interval is the interpreter's switch interval while the pipeline runs, the
+    shortest of overlapping pipelines wins, the interpreter's own comes back when the last ends;
+    None and 0 leave it alone."""
     import sys
-
-    from vidpipe.elements.sources import UriSource
     default = sys.getswitchinterval()
 
-    class Asking(UriSource):
-        def __init__(self, seconds, **kw):
-            super().__init__(**kw)
-            self.seconds = seconds
-
-        def switch_interval(self):
-            return self.seconds
-
-    def pipeline(seconds, frames=3, **attrs):
+    def pipeline(seconds, frames=3):
         p = Pipeline()
-        src = Asking(seconds, name="src", uri=clip[0], num_buffers=frames)
+        p.switch_interval = seconds
+        src = make_element("urisrc", "src", uri=clip[0], num_buffers=frames)
         mux = make_element("streammux", "mux", batch_size=1)
         p.add(src, mux, make_element("fakesink", "sink"))
         src.link(mux)
         p.link(mux, p["sink"])
         seen = []
         mux.src_pad.add_probe(lambda pad, b: seen.append(sys.getswitchinterval()))
-        for k, v in attrs.items():
-            setattr(p, k, v)
         return p, seen
 
     p, seen = pipeline(0.002)
@@ -374,27 +363,10 @@ def test_switch_interval_asked_by_an_element_applies_while_running(clip):
     assert set(seen_b) == {0.001} and sys.getswitchinterval() == 0.002
     a.stop()
     assert set(seen_a) <= {0.002, 0.001} and sys.getswitchinterval() == default
-    p, seen = pipeline(0.002, switch_interval=0)
-    p.run()
-    assert seen == [default] * 3 and sys.getswitchinterval() == default
-    p, seen = pipeline(None, switch_interval=0.003)
-    p.run()
-    assert seen == [0.003] * 3 and sys.getswitchinterval() == default
-
-
-def test_urisrc_asks_for_its_readers_switch_interval():
-    """urisrc passes on the switch interval its reader asks for (none by default: the NVDEC
-    worker's reader asked for 0.5 ms until a frame woke only one thread, then it cost)."""
-    from types import SimpleNamespace
-
-    from vidpipe.elements.sources import UriSource
-    from vidpipe.gpu.decode_process import ProcessNvDecReader
-    src = UriSource(name="s", uri="x.mp4")
-    assert src.switch_interval() is None
-    src.reader = SimpleNamespace(switch_interval=0.001)
-    assert src.switch_interval() == 0.001
-    src.reader = object.__new__(ProcessNvDecReader)
-    assert src.switch_interval() is None
+    for unset in (0, None):
+        p, seen = pipeline(unset)
+        p.run()
+        assert seen == [default] * 3 and sys.getswitchinterval() == default
 
 
 def test_fifo_bounds_orders_and_times_out():

@@ -251,8 +251,7 @@ def have_x264() -> bool:
 
 def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = False,
                 sample: bool = False, workers: int = 0, user_probe=None, full: bool = False,
-                nvdec_process: int = -1, upto: str = "tracker", cpu: bool = False,
-                switch_interval: float | None = None) -> dict:
+                nvdec_process: int = -1, upto: str = "tracker", cpu: bool = False) -> dict:
     """The pipeline's steady-state FPS, counted after its last analytics element: decode -> mux
     (upto="mux"), -> infer ("infer"), -> tracker (the default). full: osd, a 1920x1080 tiler and,
     where PyAV has it, the x264 encoder follow the tracker (DeepStream test3's display half)."""
@@ -262,7 +261,6 @@ def vidpipe_run(clip: str, streams: int, frames: int, ini: str, profile: bool = 
     from ..core.pipeline import Pipeline
     from ..gpu import transfers
     p = Pipeline()
-    p.switch_interval = switch_interval
     mux = make_element("streammux", "mux", batch_size=streams, batched_push_timeout=40000)
     infer = make_element("infer", "infer", config_file_path=ini, device="cuda:0", batch_size=streams,
                          workers=workers)
@@ -436,8 +434,8 @@ def ladder(clip: str, n: int, frames: int, ini: str, procs=(False, True), note: 
 def switch_interval_ab(clip: str, n: int, frames: int, ini: str, model: tuple) -> dict:
     """The pipeline (decoding in the worker) and the batched baseline with the interpreter's switch
     interval at its default (5 ms) and at 0.5 ms, alternating: how much their threads lose waiting
-    for the GIL. The pipeline is told to leave the interval alone here (an element may ask for
-    one: Element.switch_interval), so both sides see the same setting."""
+    for the GIL. The pipeline leaves the interval alone (Pipeline.switch_interval is unset), so
+    both sides see the same setting."""
     import sys
 
     from .baseline_gpu import batched_loop
@@ -446,7 +444,7 @@ def switch_interval_ab(clip: str, n: int, frames: int, ini: str, model: tuple) -
     for interval in (default, 0.0005, default, 0.0005):
         sys.setswitchinterval(interval)
         try:
-            vp = vidpipe_run(clip, n, frames, ini, nvdec_process=1, switch_interval=0)["fps"]
+            vp = vidpipe_run(clip, n, frames, ini, nvdec_process=1)["fps"]
             base = batched_loop(clip, n, frames, *model)["fps"]
         finally:
             sys.setswitchinterval(default)

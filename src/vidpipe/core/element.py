@@ -274,11 +274,6 @@ class Element:
         frame sizes the sources will deliver, say) and prepare for them - work that must not run
         while other threads use the device, like capturing CUDA graphs."""
 
-    def switch_interval(self) -> float | None:
-        """After start(): the interpreter switch interval (seconds) this element needs while the
-        pipeline runs, or None. The pipeline applies the shortest one asked for (Pipeline.switch_interval)."""
-        return None
-
     def process(self, batch: Batch) -> Batch | Iterable[Batch] | None:
         """Handle one batch; return it (or new ones) to push downstream, or None to drop."""
         return batch

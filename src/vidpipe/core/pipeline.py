@@ -17,8 +17,8 @@ log = logging.getLogger("vidpipe")
 
 
 class _SwitchInterval:
-    """The interpreter's switch interval is one per process: while pipelines that asked for a
-    shorter one run, the shortest asked for applies; the last one to end puts the old one back."""
+    """The interpreter's switch interval is one per process: while pipelines that set one run,
+    the shortest of theirs applies; the last one to end puts the old one back."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -66,9 +66,9 @@ class Pipeline:
         self.streams = Streams(self)
         self.services: list[Any] = []   # HTTP services (serve()): stopped when the pipeline ends
         self.serve_address = ""         # a YAML/Flow `http:` option: served by run() / the CLI
-        # The interpreter's switch interval while this pipeline runs (seconds): None takes the
-        # shortest its elements ask for (Element.switch_interval(); none of ours asks today), 0
-        # leaves the interpreter's own alone, a number sets it.
+        # The interpreter's switch interval while this pipeline runs (seconds; None or 0: the
+        # interpreter's own). Decoding in this process with many streams, a shorter one can help:
+        # decoders wait for the GIL behind the busy elements (docs/gpu.md).
         self.switch_interval: float | None = None
         self._asked_interval = 0.0
 
@@ -123,7 +123,7 @@ class Pipeline:
             for el in reversed(started):
                 self._safe_stop(el)
             raise
-        self._asked_interval = self._wanted_switch_interval()
+        self._asked_interval = max(float(self.switch_interval or 0.0), 0.0)
         if self._asked_interval:
             _switch_interval.ask(self._asked_interval)
         self.start_time = time.perf_counter()
@@ -132,18 +132,8 @@ class Pipeline:
             self._spawn(el)
         return self
 
-    def _wanted_switch_interval(self) -> float:
-        if self.switch_interval is not None:
-            return max(float(self.switch_interval), 0.0)
-        asked = [s for s in (el.switch_interval() for el in self.elements) if s]
-        return min(asked, default=0.0)
-
     def _start_element(self, el: Element) -> None:
         el.start()
-        if self.switch_interval is None and not self._asked_interval and not self._stopped:
-            self._asked_interval = el.switch_interval() or 0.0  # a source added while running
-            if self._asked_interval:
-                _switch_interval.ask(self._asked_interval)
         self._spawn(el)
 
     def _spawn(self, el: Element) -> None:

@@ -197,9 +197,6 @@ class UriSource(Source):
         return (self.device or "cpu").strip().lower() != "cpu" and bool(self.path) and not is_image_sequence(self.path) \
             and not is_network(self.path)
 
-    def switch_interval(self) -> float | None:
-        return getattr(self.reader, "switch_interval", None)
-
     def uses_worker(self) -> bool:
         """Whether NVDEC runs in the worker process: nvdec-process=1, or -1 (auto) and the
         pipeline decodes AUTO_WORKER_STREAMS or more files on this source's GPU. Decoding in this

@@ -92,16 +92,19 @@ class WorkerLink:
         self.free = list(range(ring))
         self.ring = ring
 
+    def _take_back(self) -> bool:
+        """Waits for slots handed back; False once the source closed the stream."""
+        try:
+            data = self.sock.recv(256)
+        except OSError:
+            return False
+        self.free.extend(data)
+        return bool(data)
+
     def slot(self) -> int | None:
         """A free slot, waiting for the source to hand one back; None once it closed the stream."""
-        if not self.free:
-            try:
-                data = self.sock.recv(256)
-            except OSError:
-                return None
-            if not data:
-                return None
-            self.free.extend(data)
+        if not self.free and not self._take_back():
+            return None
         return self.free.pop(0)
 
     def frame(self, slot: int, index: int, errors: int) -> None:
@@ -111,15 +114,8 @@ class WorkerLink:
         """The end of the stream; then waits until every slot is back (the source copies out of
         them until then) or the source closed."""
         self.sock.sendall(_REC.pack(_EOS, errors, 0))
-        back = len(self.free)
-        while back < self.ring:
-            try:
-                data = self.sock.recv(256)
-            except OSError:
-                return
-            if not data:
-                return
-            back += len(data)
+        while len(self.free) < self.ring and self._take_back():
+            pass
 
     def error(self, kind: str, text: str) -> None:
         data = f"{kind}\n{text}".encode()
@@ -178,13 +174,6 @@ class SourceLink:
 class ProcessNvDecReader:
     """NvDecReader's interface (width, height, fps, codec, errors, iteration of NV12 frames),
     decoded by the worker process."""
-
-    # No switch interval asked for (Element.switch_interval). With one pipe and a dispatcher
-    # thread for all streams, a frame woke two threads here and 0.5 ms paid (4-14%); with a
-    # socket per stream it wakes one, and 0.5 ms costs instead: on an H100, 16 streams 2,208-2,436
-    # FPS at the default 5 ms against 2,092-2,277 at 0.5 ms, 4 streams 1,594 against 1,313
-    # (benchmarks/RESULTS.md).
-    switch_interval = None
 
     def __init__(self, uri: str, device: str = "cuda:0"):
         import torch

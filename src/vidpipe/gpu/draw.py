@@ -140,8 +140,8 @@ def expand_bands(bands: dict, frame_width):
     fw = frame_width[rid]
     idx = (bands["y1"][rid] + local // w) * fw + bands["x1"][rid] + local % w
     color = bands["color"][rid]
-    patch_rgb = bands.get("patch_rgb")
-    if patch_rgb is not None and len(patch_rgb):  # patches: each pixel's own colour
+    patch_rgb = bands["patch_rgb"]
+    if len(patch_rgb):  # patches: each pixel's own colour
         src = bands["src"][rid]
         patched = src >= 0
         own = patch_rgb[torch.where(patched, src + local, 0)]  # one-colour rectangles read pixel 0

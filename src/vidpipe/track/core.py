@@ -200,14 +200,9 @@ def assign(t_key: np.ndarray, t_box: np.ndarray, t_cls: np.ndarray, d_key: np.nd
         iou = np.where(tc[:, :, None] == dc[:, None, :], iou, 0.0)
     cand = iou >= max(min_iou, 1e-9)
     ambiguous = (cand.sum(2) > 1).any(1) | (cand.sum(1) > 1).any(1)
-    clear = np.nonzero(~ambiguous)[0]  # streams whose candidates pair off one to one
-    if len(clear) == len(ambiguous):
-        s, r, c = np.nonzero(cand)
-    elif len(clear):
-        s, r, c = np.nonzero(cand[clear])  # in the same order as over the whole array
-        s = clear[s]
-    else:  # crowded: every stream needs the solver
-        s = r = c = np.zeros(0, np.int64)
+    clear = np.nonzero(~ambiguous)[0]  # streams whose candidates pair off one to one (none when crowded)
+    s, r, c = np.nonzero(cand[clear])  # in the same order as over the whole array
+    s = clear[s]
     rows, cols, ious = [ti[s, r]], [di[s, c]], [iou[s, r, c]]
     for k in np.nonzero(ambiguous)[0]:
         r2, c2 = linear_sum_assignment(-iou[k])
@@ -223,10 +218,13 @@ class TrackerCore:
 
     _FIELDS = ("key", "oid", "uid", "cls", "hits", "miss", "age", "first", "last", "box", "mean", "cov", "conf")
 
-    def __init__(self, params: TrackerParams, id_source=None, *, unique_ids: bool = False):
+    def __init__(self, params: TrackerParams, id_source=None, *, unique_ids: bool = False,
+                 report_missed: bool = False):
         """Object ids count per stream (key) from 0, so a stream's ids do not depend on which other
         streams share its batches; unique_ids puts the key in the upper 32 bits (ids unique across
-        streams, like DeepStream's useUniqueID). `id_source` (an iterator) overrides both."""
+        streams, like DeepStream's useUniqueID). `id_source` (an iterator) overrides both.
+        report_missed: Result.shadows for frames the detector ran on too (confirmed tracks it
+        missed); else only for frames it skipped, where they become objects."""
         self.p = params
         self._next_uid = 0
         self._ids = id_source
@@ -234,9 +232,7 @@ class TrackerCore:
         self._counters: dict[int, int] = {}
         self.frame_count = 0
         self._past: dict[int, list] = {}  # uid -> [(frame, box)] while tentative (for past-frame meta)
-        # Result.shadows for frames the detector ran on too (confirmed tracks it missed); else
-        # only for frames it skipped, where they become objects
-        self.report_missed = False
+        self.report_missed = report_missed
         self.reset()
 
     def _new_id(self, key: int) -> int:

@@ -107,8 +107,7 @@ class Tracker(Element):
             self.params = make_params(algo, **conf)
         except (TypeError, ValueError) as e:
             raise ConfigError(str(e), file=self.ll_config_file or None) from None
-        self.core = TrackerCore(self.params, unique_ids=self.unique_ids)
-        self.core.report_missed = shadows
+        self.core = TrackerCore(self.params, unique_ids=self.unique_ids, report_missed=shadows)
 
     def reset(self) -> None:
         """Forget every track (ids keep counting up, so they stay unique)."""
