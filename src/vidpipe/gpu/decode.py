@@ -71,8 +71,9 @@ class NvDecReader:
         self.errors = 0
 
     def frames_nv12(self) -> Iterator:
-        """Decoded NV12 frames as torch tensors [H*3/2, W] (valid until the next one is decoded)."""
-        import torch
+        """Decoded NV12 frames as torch tensors [H*3/2, W] (valid until the next one is decoded),
+        ordered before work on the calling thread's current stream (read once, at the start)."""
+        take = _dlpack_taker(self.device)
         while True:
             # Demux() ends with an empty packet (bsl == 0); decoding it flushes the frames the
             # decoder still holds (up to 16 for small pictures). Iterating the demuxer skips it.
@@ -84,7 +85,7 @@ class NvDecReader:
                 log.debug("%s: decode error: %s", self.uri, e)
                 frames = []
             for f in frames:
-                yield torch.from_dlpack(f)
+                yield take(f)
             if packet.bsl == 0:
                 break
 
@@ -96,6 +97,25 @@ class NvDecReader:
 
     def close(self) -> None:
         self._dec = self._dmx = None
+
+
+def _dlpack_taker(device):
+    """frame -> tensor through DLPack, for one thread's current stream. torch.from_dlpack(frame)
+    looks the current stream up for every frame and tries keyword sets until the producer takes
+    one (PyNvVideoCodec's __dlpack__ takes `stream` only), which was most of a decoding thread's
+    time holding the GIL (py-spy, 16 streams). The stream is the same for every frame of a
+    thread: ask once and hand over the frame's capsule."""
+    import torch
+    stream = torch.cuda.current_stream(device)
+    ptr = 1 if stream.cuda_stream == 0 else stream.cuda_stream  # DLPack's name for the legacy default stream
+
+    def take(frame):
+        try:
+            capsule = frame.__dlpack__(stream=ptr)
+        except (AttributeError, TypeError):
+            return torch.from_dlpack(frame)
+        return torch.from_dlpack(capsule)
+    return take
 
 
 class _on_device:
