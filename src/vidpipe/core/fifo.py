@@ -50,6 +50,12 @@ class Fifo:
     def qsize(self) -> int:
         return len(self._items)
 
+    def peek(self) -> Any:
+        """The oldest item, left in place (None when empty); for a single consumer deciding
+        whether to take it. A leaky producer may drop it before the consumer's get()."""
+        items = self._items
+        return items[0] if items else None
+
     def drop_oldest(self, pred: Callable[[Any], bool]) -> Any:
         """When full: removes the oldest item for which pred(item) is true and returns it (its
         place is free again); None when not full, or nothing may be dropped."""
