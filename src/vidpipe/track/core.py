@@ -101,19 +101,30 @@ def _iou_small(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.array(out).reshape(len(a), len(b))
 
 
-def _pad(keys: np.ndarray, values: np.ndarray, fill: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Group rows by integer key: returns (padded [S,M,...], index [S,M] into rows or -1, unique keys)."""
-    uniq, inv = np.unique(keys, return_inverse=True)
-    order = np.argsort(inv, kind="stable")
-    sk = inv[order]
-    start = np.searchsorted(sk, np.arange(len(uniq)))
+def _pad(keys: np.ndarray, n: int, values: np.ndarray, fill: float) -> tuple[np.ndarray, np.ndarray]:
+    """Group rows by stream number 0..n-1, every number present: returns (padded [n,M,...],
+    index [n,M] into rows or -1). Being dense, the numbers are their own groups' indexes (no
+    np.unique: a fifth of an update of 16 streams)."""
+    order = np.argsort(keys, kind="stable")
+    sk = keys[order]
+    start = np.searchsorted(sk, np.arange(n))
     rank = np.arange(len(sk)) - start[sk]
     m = int(rank.max()) + 1 if len(rank) else 0
-    padded = np.full((len(uniq), m, *values.shape[1:]), fill, dtype=values.dtype)
+    padded = np.full((n, m, *values.shape[1:]), fill, dtype=values.dtype)
     padded[sk, rank] = values[order]
-    index = np.full((len(uniq), m), -1, np.int64)
+    index = np.full((n, m), -1, np.int64)
     index[sk, rank] = order
-    return padded, index, uniq
+    return padded, index
+
+
+def _member(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """np.isin(a, b) for stream keys: a lookup table where they are small non-negative numbers
+    (a third of np.isin's time on a batch's tracks), np.isin otherwise."""
+    if len(a) and len(b) and min(a.min(), b.min()) >= 0 and max(a.max(), b.max()) < 1 << 16:
+        table = np.zeros(int(max(a.max(), b.max())) + 1, bool)
+        table[b] = True
+        return table[a]
+    return np.isin(a, b)
 
 
 DENSE_PAIRS = 4096  # up to this many track x detection pairs, one IoU matrix across streams (measured: faster
@@ -189,8 +200,8 @@ def assign(t_key: np.ndarray, t_box: np.ndarray, t_cls: np.ndarray, d_key: np.nd
     tk, dk = np.searchsorted(keys, t_key), np.searchsorted(keys, d_key)
     # pad both sides over the same stream axis
     n = len(keys)
-    tp, ti, _ = _pad(np.concatenate([tk, np.arange(n)]), np.concatenate([t_box, np.full((n, 4), np.nan)]), np.nan)
-    dp, di, _ = _pad(np.concatenate([dk, np.arange(n)]), np.concatenate([d_box, np.full((n, 4), np.nan)]), np.nan)
+    tp, ti = _pad(np.concatenate([tk, np.arange(n)]), n, np.concatenate([t_box, np.full((n, 4), np.nan)]), np.nan)
+    dp, di = _pad(np.concatenate([dk, np.arange(n)]), n, np.concatenate([d_box, np.full((n, 4), np.nan)]), np.nan)
     ti[ti >= len(t_key)] = -1
     di[di >= len(d_key)] = -1
     iou = batched_iou(tp, dp)
@@ -290,7 +301,7 @@ class TrackerCore:
         self.frame_count += 1
         n_tracks = len(self.key)
         one = len(frame_keys) == 1
-        in_batch = self.key == frame_keys[0] if one else np.isin(self.key, frame_keys)
+        in_batch = self.key == frame_keys[0] if one else _member(self.key, frame_keys)
         if n_tracks:
             if np.count_nonzero(in_batch) == n_tracks:  # all tracks' streams are in the batch: in place
                 self.age += 1
@@ -303,7 +314,7 @@ class TrackerCore:
                     m, c = self.mean[rows], self.cov[rows]
                     kalman.predict(m, c)
                     self.mean[rows], self.cov[rows] = m, c
-        live = in_batch if np.count_nonzero(detected) == len(detected) else np.isin(self.key, frame_keys[detected])
+        live = in_batch if np.count_nonzero(detected) == len(detected) else _member(self.key, frame_keys[detected])
         d_key = frame_keys[d_frame]
         high = d_score >= p.low_thresh                 # detections taking part at all ...
         if p.two_stage:                                # ... split by score for ByteTrack
