@@ -214,14 +214,19 @@ def assign(t_key: np.ndarray, t_box: np.ndarray, t_cls: np.ndarray, d_key: np.nd
     clear = np.nonzero(~ambiguous)[0]  # streams whose candidates pair off one to one (none when crowded)
     s, r, c = np.nonzero(cand[clear])  # in the same order as over the whole array
     s = clear[s]
-    rows, cols, ious = [ti[s, r]], [di[s, c]], [iou[s, r, c]]
-    for k in np.nonzero(ambiguous)[0]:
-        r2, c2 = linear_sum_assignment(-iou[k])
-        ok = cand[k, r2, c2]
-        rows.append(ti[k, r2[ok]])
-        cols.append(di[k, c2[ok]])
-        ious.append(iou[k, r2[ok], c2[ok]])
-    return np.concatenate(rows), np.concatenate(cols), np.concatenate(ious)
+    amb = np.nonzero(ambiguous)[0]
+    if not len(amb):
+        return ti[s, r], di[s, c], iou[s, r, c]
+    # the streams that need the Hungarian solver, one call each; their pairs are then read in
+    # one step (the same pairs in the same order as stream by stream)
+    solved = [linear_sum_assignment(-iou[k]) for k in amb.tolist()]
+    k2 = np.repeat(amb, [len(r2) for r2, _ in solved])
+    r2 = np.concatenate([r2 for r2, _ in solved])
+    c2 = np.concatenate([c2 for _, c2 in solved])
+    ok = cand[k2, r2, c2]
+    k2, r2, c2 = k2[ok], r2[ok], c2[ok]
+    return (np.concatenate([ti[s, r], ti[k2, r2]]), np.concatenate([di[s, c], di[k2, c2]]),
+            np.concatenate([iou[s, r, c], iou[k2, r2, c2]]))
 
 
 class TrackerCore:
