@@ -485,6 +485,9 @@ class Infer(Element):
                 got = read_table(flat[:-2].reshape(shape))  # copies the rows: the buffer is free again
             self._staging.append((host, copied))
         fi, xyxy, scores, classes = got or select(*cand, self._thr_t, self._filtered_t, self._nms_iou)
+        if len(fi) and fi[-1] >= len(batch.frames):  # a partial batch through the graph: its padding goes
+            keep = fi < len(batch.frames)
+            fi, xyxy, scores, classes = fi[keep], xyxy[keep], scores[keep], classes[keep]
         for f in batch.frames:
             f.meta.inferred_by.append(cfg.gie_unique_id)
         self._add_objects(batch, fi, Detections(xyxy, scores, classes), transforms, list(range(len(batch.frames))))

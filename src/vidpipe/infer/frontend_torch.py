@@ -28,9 +28,9 @@ log = logging.getLogger("vidpipe")
 
 class GraphedFrontEnd:
     """Call with a list of NV12 tensors; returns ((xyxy, scores, classes), selected, transforms)
-    from the graph's own buffers (valid until the next call; `selected` is select's output or
-    None without one), or None where the eager path must run: a partial batch, mixed frame sizes,
-    or a size no graph was captured for.
+    from the graph's own buffers, for `batch` frames however many were given (valid until the
+    next call; `selected` is select's output or None without one), or None where the eager path
+    must run: more frames than `batch`, mixed frame sizes, or a size no graph was captured for.
 
     capture(shape) must run while no other thread uses the device (a capture sees other threads'
     work and fails, and a failed capture leaves torch's random generator unusable): the infer
@@ -51,14 +51,22 @@ class GraphedFrontEnd:
         return bool(getattr(backend, "cuda_graphs", False)) and not backend.per_item and backend.max_batch is None
 
     def __call__(self, nv12s: list) -> tuple | None:
-        if len(nv12s) != self.batch:
+        k = len(nv12s)
+        if not 0 < k <= self.batch:
             return None
         shape = tuple(nv12s[0].shape)
         entry = self.graphs.get(shape)
         if entry is None or any(tuple(t.shape) != shape for t in nv12s):
             return None
         graph, static_in, out = entry
-        self.torch.stack(nv12s, out=static_in)
+        # a partial batch runs through the same graph, the frames it lacks zeroed: each frame's
+        # objects are then exactly those it gets in a full batch (the eager launches use other
+        # kernels at other batch sizes, equal only to about 1e-3 in scores, so a detection near
+        # the threshold could depend on how many frames shared its batch). The caller drops the
+        # rows of frames beyond k.
+        self.torch.stack(nv12s, out=static_in[:k])
+        if k < self.batch:
+            static_in[k:].zero_()
         graph.replay()
         return out
 
