@@ -46,7 +46,7 @@ class StreamMux(Element):
     in a batch; taken first come first served (before), a batch of 16 frames of 16 streams held
     2 to 8 streams, and the tracker ran four to eight times per batch. The cost: streams keep
     pace with each other, so where some decode faster (64 files on 7 NVDEC engines) the fast
-    ones wait (benchmarks/RESULTS.md, run R: +7% to +12% at 16 streams, -3% to +1% at 64 on H100s)."""
+    ones wait (benchmarks/RESULTS.md, run R section: +7% at 16 streams and -3% at 64 on an H100)."""
 
     description = "batch frames of several streams"
     sink_pad_names = ()
