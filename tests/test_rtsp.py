@@ -113,7 +113,12 @@ def test_gstreamer_plays_to_a_frame_count(clip, codec, tmp_path):
         r = subprocess.run(f"gst-launch-1.0 -q rtspsrc location={url} protocols=tcp latency=100 ! {dep} ! videoconvert ! "
                            f"video/x-raw,format=I420,width={W},height={H} ! identity eos-after=31 ! filesink location={out}",
                            shell=True, capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0, r.stderr
+    # After its EOS, gst-launch pauses the pipeline and rtspsrc sends PAUSE while it interrupts
+    # its own receive loop; about one run in thirty that send fails inside GStreamer ("connection
+    # flush busy PAUSE", then "Received end-of-file"): the server never sees the PAUSE (debug logs
+    # of both sides). That late error only is tolerated; every frame must still have arrived.
+    shutdown_race = "gst_rtspsrc_pause" in r.stderr and "Received end-of-file" in r.stderr
+    assert r.returncode == 0 or shutdown_race, r.stderr
     assert out.stat().st_size == 30 * W * H * 3 // 2
 
 
