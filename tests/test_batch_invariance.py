@@ -118,6 +118,20 @@ def make_h264_media(folder, frames=8):
     return out
 
 
+def spy_on_graph(monkeypatch) -> list:
+    """A list that gets, per call of the graphed front end, whether the graph ran (not None)."""
+    from vidpipe.infer.frontend_torch import GraphedFrontEnd
+    ran = []
+    replay = GraphedFrontEnd.__call__
+
+    def spy(self, nv12s):
+        out = replay(self, nv12s)
+        ran.append(out is not None)
+        return out
+    monkeypatch.setattr(GraphedFrontEnd, "__call__", spy)
+    return ran
+
+
 @pytest.mark.needs_cuda
 @pytest.mark.needs_shared
 def test_gpu_graphed_front_end_same_objects_as_eager(shared_dir, nanodet_ini, h264_media, monkeypatch):
@@ -127,14 +141,7 @@ def test_gpu_graphed_front_end_same_objects_as_eager(shared_dir, nanodet_ini, h2
     from vidpipe.infer.frontend_torch import GraphedFrontEnd
     props = {"config_file_path": nanodet_ini(batch=4, mode=0), "device": "cuda:0"}
     uris = [h264_media[0]] * 4
-    used = []
-    replay = GraphedFrontEnd.__call__
-
-    def spy(self, nv12s):
-        out = replay(self, nv12s)
-        used.append(out is not None)
-        return out
-    monkeypatch.setattr(GraphedFrontEnd, "__call__", spy)
+    used = spy_on_graph(monkeypatch)
     graphed = objects_per_frame(uris, props, frames=6, device="cuda:0")
     assert sum(used) >= 4  # full batches (the muxer may push a partial one on its timeout)
     monkeypatch.setattr(GraphedFrontEnd, "__call__", lambda self, nv12s: None)
@@ -156,7 +163,6 @@ def test_gpu_partial_batch_gives_each_frame_its_full_batch_objects(shared_dir, n
     batch (eager launches at another batch size agreed only to about 1e-3 in scores)."""
     from vidpipe.core.meta import Batch, Frame
     from vidpipe.gpu.decode import NvDecReader
-    from vidpipe.infer.frontend_torch import GraphedFrontEnd
     reader = NvDecReader(h264_media[0])  # pets09: people in every frame
     nv12s = [df.nv12 for _, df in zip(range(4), reader)]
     infer = make_element("infer", config_file_path=nanodet_ini(batch=4, mode=0), device="cuda:0")
@@ -164,14 +170,7 @@ def test_gpu_partial_batch_gives_each_frame_its_full_batch_objects(shared_dir, n
     assert infer._front is not None
     infer._front.batch = 4
     assert infer._front.capture(tuple(nv12s[0].shape))
-    graphed = []
-    replay = GraphedFrontEnd.__call__
-
-    def spy(self, x):
-        out = replay(self, x)
-        graphed.append(out is not None)
-        return out
-    monkeypatch.setattr(GraphedFrontEnd, "__call__", spy)
+    graphed = spy_on_graph(monkeypatch)
 
     def objects(indexes):
         batch = Batch([Frame(None, 0, i, 0.0, source_size=(reader.width, reader.height), nv12=nv12s[i])

@@ -127,10 +127,11 @@ class StreamMux(Element):
             try:
                 pad = bell.get(block=False)  # a pad that was given an item (maybe taken already)
             except Empty:
-                pad = self._overflow(full_since)  # nothing new: may a full pad give more?
+                full = self._full_held()
+                pad = self._overflow(full, full_since)  # nothing new: may a full pad give more?
                 if pad is None:
                     now = time.monotonic()
-                    full_since = None if self._full_held() is None else (full_since or now)
+                    full_since = None if full is None else (full_since or now)
                     wait = 0.1
                     if self._frames and timeout_s is not None:
                         wait = max(0.0, min(wait, first_at + timeout_s - now))
@@ -185,11 +186,10 @@ class StreamMux(Element):
                 return pad
         return None
 
-    def _overflow(self, full_since: float | None) -> Pad | None:
+    def _overflow(self, full: Pad | None, full_since: float | None) -> Pad | None:
         """Nothing new: a held pad that is full (its source waits) gives a frame beyond its
         share when the streams it waits for are stalled: they gave nothing for OVERFLOW_AFTER_S,
         or were found so before and none of them has given a frame since (self._stalled)."""
-        full = self._full_held()
         if full is None or not (self._stalled or (full_since is not None and
                                                    time.monotonic() - full_since >= OVERFLOW_AFTER_S)):
             return None
