@@ -71,7 +71,7 @@ def stage_table(clip: str, streams: int, ini: str, *, batches: int = 12, device:
             selected = None
             if front is not None and front(nv12s) is not None:  # the graph: candidates and the kept boxes
                 cand, selected, tf = timed("graphed", front, nv12s)
-                selected = infer._to_host_async(selected)
+                selected = infer._replayed(selected)
             timed("nms", infer._device_objects, batch, cand, tf, selected)
             timed("track", tracker.process, batch)
     return {k: round(statistics.median(v), 3) if v else float("nan") for k, v in times.items()}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import time
+from operator import attrgetter
 from queue import SimpleQueue
 
 from ..core.element import Element, Pad, _Stopped, request_pad_index
@@ -15,6 +16,7 @@ from ..errors import LinkError
 
 PAD_QUEUE = 4  # frames a source may queue ahead of the muxer
 OVERFLOW_AFTER_S = 0.002  # a full pad waits this long for the other streams before its stream takes more
+_source_of = attrgetter("source_id")
 
 
 class _MuxPad(Pad):
@@ -256,4 +258,8 @@ class StreamMux(Element):
     def _push_batch(self, frames: list[Frame]) -> None:
         self.stats["batches"] += 1
         self.stats["frames"] += len(frames)
-        self.push(Batch(list(frames)))
+        # in source order (a stream's own frames stay in order): a stream keeps its place in the
+        # batch from one batch to the next whatever order the frames came in. On a GPU a frame's
+        # scores move by about 1e-4 with its place in the batch (the model's kernels), so a box
+        # at the threshold could come and go between runs of one pipeline.
+        self.push(Batch(sorted(frames, key=_source_of)))

@@ -98,7 +98,7 @@ class Infer(Element):
         self._front = None  # the graphed front end (torch on CUDA, NVDEC frames)
         self.selection_fallbacks = 0  # batches the graphed NMS handed to the exact one
         self.selection_flags = [0, 0]  # frames over the graphed NMS's candidates, frames it left unsettled
-        self._staging: list = []      # (pinned host buffer, event) pairs free for the next batch
+        self._staging: list = []      # events free for the next replay of the graphed front end
 
     # -- setup -------------------------------------------------------------------------------
     def resolved_config(self) -> InferConfig:
@@ -218,7 +218,9 @@ class Infer(Element):
 
                 from .parsers.pytorch import select_fixed
                 sel = partial(select_fixed, thresholds=self._thr_t, filtered=self._filtered_t, nms_iou=self._nms_iou)
-                self._front = GraphedFrontEnd(self.pre, be, self.out_parser, self.ctx, self._upstream_batch(), sel)
+                # one graph per batch in flight: a batch completes before the launch `slots` after it
+                self._front = GraphedFrontEnd(self.pre, be, self.out_parser, self.ctx, self._upstream_batch(), sel,
+                                              slots=self._torch_in_flight())
         log.info("%s: %s via %s, parser %s, %s", where, os.path.basename(cfg.model_file), be.name,
                  self.out_parser.name, be.describe())
 
@@ -294,9 +296,7 @@ class Infer(Element):
 
         cfg = self.cfg
         assert cfg is not None
-        n = self.workers or min(os.cpu_count() or 1, 4)
-        if self.on_torch:  # one device: launch batches ahead while earlier ones complete (workers=1: serial)
-            n = min(self.workers or TORCH_IN_FLIGHT, 4) if self._cuda_streams() else 1
+        n = self._torch_in_flight() if self.on_torch else self.workers or min(os.cpu_count() or 1, 4)
         if n <= 1 or cfg.process_mode == 2:
             return super()._run()
         if self.model_backend is not None and hasattr(self.model_backend, "concurrent_calls") and not self.on_torch:
@@ -383,11 +383,16 @@ class Infer(Element):
             got = self._front(nv12s) if self._front is not None else None
             if got is not None:  # candidates (and the kept boxes) from the captured graph
                 cand, selected, transforms = got
-                return None, cand, transforms, self._to_host_async(selected)
+                return None, cand, transforms, self._replayed(selected)
             x, transforms = self.pre.from_nv12(nv12s)  # type: ignore[attr-defined]
         else:
             x, transforms = self.pre([f.image if self.on_torch else f.to_numpy() for f in frames])
         return self._run_model(x), None, transforms, None
+
+    def _torch_in_flight(self) -> int:
+        """Batches a torch backend keeps in flight: on CUDA launched ahead while earlier ones
+        complete (workers=1: serial)."""
+        return min(self.workers or TORCH_IN_FLIGHT, 4) if self._cuda_streams() else 1
 
     def _cuda_streams(self) -> bool:
         """On CUDA, two streams: one makes inputs and runs the model, one completes batches."""
@@ -412,9 +417,10 @@ class Infer(Element):
             outputs, cand, transforms, selected = launched
             if outputs is not None:
                 outputs = {k: v.clone() for k, v in outputs.items()}
-            else:  # kept for the exact selection, should the graph's say it could not settle a frame
-                cand = tuple(v.clone() for v in cand)
-            return outputs, cand, transforms, selected, stream.record_event()
+                return outputs, cand, transforms, selected, stream.record_event()
+            # from the graphed front end: its slot's buffers outlive this batch's completion, and
+            # the event recorded after the replay says when they (and the host copy) are ready
+            return outputs, cand, transforms, selected, selected[2]
 
     def _complete_on(self, stream, batch: Batch, launched: tuple | None) -> Batch:
         import torch
@@ -423,7 +429,7 @@ class Infer(Element):
         outputs, cand, transforms, selected, ready = launched
         with torch.cuda.stream(stream):
             stream.wait_event(ready)
-            for v in (outputs.values() if outputs is not None else cand):
+            for v in (outputs.values() if outputs is not None else ()):
                 v.record_stream(stream)  # made on the launch stream, read on this one
             return self._complete(batch, (outputs, cand, transforms, selected))
 
@@ -462,13 +468,13 @@ class Infer(Element):
     def _device_objects(self, batch: Batch, cand: tuple, transforms: list[Transform], selected=None) -> None:
         """Detectors with a torch parser: thresholds and NMS on the device, one small copy of the
         kept boxes to the host, objects attached. `selected`: the graph's table of kept boxes on
-        its way to the host (see _to_host_async); `select` runs where there is none or it says a
+        its way to the host (see _replayed); `select` runs where there is none or it says a
         frame was beyond it."""
         from .parsers.pytorch import read_table, select
         cfg = self.cfg
         assert cfg is not None
         got = None
-        if selected is not None:
+        if selected is not None and selected[0] is not None:
             host, shape, copied = selected
             copied.synchronize()  # releases the GIL while the copy finishes
             flat = host.numpy()
@@ -482,8 +488,9 @@ class Infer(Element):
                     log.info("%s: %d frame(s) with more candidates than the graphed NMS holds, %d not settled in "
                              "its rounds: exact NMS for such batches", self.name, over, unsettled)
             else:
-                got = read_table(flat[:-2].reshape(shape))  # copies the rows: the buffer is free again
-            self._staging.append((host, copied))
+                got = read_table(flat[:-2].reshape(shape))  # copies the rows
+        if selected is not None:
+            self._staging.append(selected[2])
         fi, xyxy, scores, classes = got or select(*cand, self._thr_t, self._filtered_t, self._nms_iou)
         if len(fi) and fi[-1] >= len(batch.frames):  # a partial batch through the graph: its padding goes
             keep = fi < len(batch.frames)
@@ -492,26 +499,18 @@ class Infer(Element):
             f.meta.inferred_by.append(cfg.gie_unique_id)
         self._add_objects(batch, fi, Detections(xyxy, scores, classes), transforms, list(range(len(batch.frames))))
 
-    def _to_host_async(self, selected: tuple | None) -> tuple | None:
-        """Starts copying select_fixed's (table, status) to pinned host memory on the current
-        stream: (host buffer, table shape, event recorded after the copy). Buffers and events are
-        reused once a batch's rows are read (allocating pinned memory per batch cost the launching
-        thread a quarter of its time)."""
-        if selected is None:
-            return None
+    def _replayed(self, selected: tuple | None) -> tuple:
+        """Records an event after a replay of the graphed front end: (host buffer, table shape,
+        event) for selected = (host buffer, table shape), the table on its way to the host inside
+        the graph; (None, None, event) without a selection. Events are reused once a batch's rows
+        are read."""
         import torch
-        table, status = selected
-        n = table.numel() + 2
         try:
-            host, copied = self._staging.pop()  # only this thread pops; completion appends
+            ev = self._staging.pop()  # only this thread pops; completion appends
         except IndexError:
-            host = None
-        if host is None or host.numel() != n:
-            host, copied = torch.empty(n, dtype=torch.float32, pin_memory=True), torch.cuda.Event()
-        host[:-2].copy_(table.view(-1), non_blocking=True)
-        host[-2:].copy_(status, non_blocking=True)
-        copied.record()
-        return host, tuple(table.shape), copied
+            ev = torch.cuda.Event()
+        ev.record()
+        return (*(selected or (None, None)), ev)
 
     def _classification(self, probs: np.ndarray) -> Classification:
         cfg = self.cfg

@@ -15,6 +15,13 @@ several times per batch, in the thread that completes batches while the next one
 
 Results equal the eager path's: the same kernels on the same shapes, replayed; the fixed-shape
 selection keeps exactly what `select` keeps, and says when it could not (then `select` runs).
+
+Batches overlap (one launches while the one before completes), so the graph is captured once per
+batch in flight ("slots", replayed in turn) with outputs of its own, and the kept boxes' copy to
+pinned host memory is part of each graph: no clone of the outputs and no copy launched from
+Python per batch. Every launch from Python gives the GIL up and waits to take it back behind the
+pipeline's other threads, and those waits, not the GPU, held the launching thread busy (py-spy,
+benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -28,22 +35,28 @@ log = logging.getLogger("vidpipe")
 
 class GraphedFrontEnd:
     """Call with a list of NV12 tensors; returns ((xyxy, scores, classes), selected, transforms)
-    from the graph's own buffers, for `batch` frames however many were given (valid until the
-    next call; `selected` is select's output or None without one), or None where the eager path
-    must run: more frames than `batch`, mixed frame sizes, or a size no graph was captured for.
+    from one slot's own buffers, for `batch` frames however many were given, or None where the
+    eager path must run: more frames than `batch`, mixed frame sizes, or a size no graph was
+    captured for. `selected` (None without a select function) is (pinned host buffer, table
+    shape): select's table, flattened, then its two status values, there once the work queued on
+    the current stream so far has finished. A slot's outputs stay valid for `slots - 1` further
+    calls: the caller completes a batch before it launches the `slots`-th after it.
 
     capture(shape) must run while no other thread uses the device (a capture sees other threads'
     work and fails, and a failed capture leaves torch's random generator unusable): the infer
     element calls it from negotiate(), before the pipeline's threads start, for the size its NVDEC
     sources announce."""
 
-    def __init__(self, pre: Any, backend: Any, parser: Any, ctx: Any, batch: int, select: Any = None):
+    def __init__(self, pre: Any, backend: Any, parser: Any, ctx: Any, batch: int, select: Any = None,
+                 slots: int = 1):
         import torch
         self.torch = torch
         self.pre, self.backend, self.parser, self.ctx = pre, backend, parser, ctx
         self.batch = batch
         self.select = select
-        self.graphs: dict[tuple, tuple] = {}
+        self.slots = max(1, slots)
+        self.graphs: dict[tuple, tuple] = {}  # NV12 shape -> (input buffer, [(graph, outputs)] per slot)
+        self.calls = 0
 
     @staticmethod
     def fits(backend: Any) -> bool:
@@ -58,24 +71,37 @@ class GraphedFrontEnd:
         entry = self.graphs.get(shape)
         if entry is None or any(tuple(t.shape) != shape for t in nv12s):
             return None
-        graph, static_in, out = entry
+        static_in, slots = entry
+        graph, out = slots[self.calls % len(slots)]
+        self.calls += 1
         # a partial batch runs through the same graph, the frames it lacks zeroed: each frame's
         # objects are then exactly those it gets in a full batch (the eager launches use other
         # kernels at other batch sizes, equal only to about 1e-3 in scores, so a detection near
         # the threshold could depend on how many frames shared its batch). The caller drops the
         # rows of frames beyond k.
-        self.torch.stack(nv12s, out=static_in[:k])
         if k < self.batch:
+            self.torch.stack(nv12s, out=static_in[:k])
             static_in[k:].zero_()
+        else:
+            self.torch.stack(nv12s, out=static_in)
         graph.replay()
         return out
 
-    def _body(self, static_in) -> tuple:
+    def _body(self, static_in, host=None) -> tuple:
+        """The captured work. `host`: the slot's pinned buffer for select's table and status;
+        None in the warm-up, which returns that buffer's length in its place."""
         x, transforms = self.pre.from_nv12_stacked(static_in)
         cand = candidates(self.parser, self.backend.forward(x), self.ctx)
         if cand is None:
             raise TypeError(f"parser {self.parser.name} has no torch decoder")
-        return cand, (self.select(*cand) if self.select is not None else None), transforms
+        if self.select is None:
+            return cand, None, transforms
+        table, status = self.select(*cand)
+        flat = self.torch.cat([table.reshape(-1), status.to(table.dtype)])
+        if host is None:
+            return cand, flat.numel(), transforms
+        host.copy_(flat, non_blocking=True)
+        return cand, (host, tuple(table.shape)), transforms
 
     def capture(self, shape: tuple) -> bool:
         """Captures the graph for NV12 frames of `shape` ([H*3/2, W]); False (logged) if it fails."""
@@ -89,14 +115,19 @@ class GraphedFrontEnd:
             side.wait_stream(torch.cuda.current_stream(dev))
             with torch.cuda.stream(side), torch.inference_mode():
                 for _ in range(2):  # warm-up: lazy buffers and kernel choices are made outside the capture
-                    self._body(static_in)
+                    size = self._body(static_in)[1]
             torch.cuda.current_stream(dev).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.inference_mode(), torch.cuda.graph(graph, capture_error_mode="thread_local"):
-                out = self._body(static_in)
+            slots, pool = [], None
+            for _ in range(self.slots):  # one memory pool: the slots replay one at a time, in turn
+                host = torch.empty(size, dtype=torch.float32, pin_memory=True) if size is not None else None
+                graph = torch.cuda.CUDAGraph()
+                with torch.inference_mode(), torch.cuda.graph(graph, pool=pool, capture_error_mode="thread_local"):
+                    out = self._body(static_in, host)
+                pool = graph.pool()
+                slots.append((graph, out))
         except Exception as e:  # the eager path stays correct
             log.warning("CUDA graph of the detector's front end for %s NV12 frames failed (%s: %s); launching "
                         "it eagerly", shape, type(e).__name__, str(e)[:200])
             return False
-        self.graphs[shape] = (graph, static_in, out)
+        self.graphs[shape] = (static_in, slots)
         return True
