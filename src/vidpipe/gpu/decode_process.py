@@ -249,9 +249,13 @@ class ProcessNvDecReader:
         one message for several slots, and no wait per frame."""
         copying = self._copying
         n = 0
-        while n < len(copying) and (wait or self._copied[copying[n]].query()):
-            self._copied[copying[n]].synchronize()
-            n += 1
+        if wait:
+            for slot in copying:
+                self._copied[slot].synchronize()
+            n = len(copying)
+        else:  # query() says done: no synchronize() after it (one CUDA call per frame, and its GIL)
+            while n < len(copying) and self._copied[copying[n]].query():
+                n += 1
         if n:
             done, self._copying = copying[:n], copying[n:]
             try:
