@@ -111,7 +111,8 @@ class GraphedFrontEnd:
         dev = self.backend.device
         static_in = torch.zeros((self.batch, *shape), dtype=torch.uint8, device=dev)
         try:
-            side = torch.cuda.Stream(dev)
+            from ..gpu import streams
+            side = streams.side(dev)
             side.wait_stream(torch.cuda.current_stream(dev))
             with torch.cuda.stream(side), torch.inference_mode():
                 for _ in range(2):  # warm-up: lazy buffers and kernel choices are made outside the capture

@@ -173,7 +173,8 @@ class TorchBackend(Backend):
         if g is not None:
             return g
         static_in = torch.zeros(self._input_shape(n), dtype=self.input_dtype, device=self.device)
-        s = torch.cuda.Stream(self.device)
+        from ...gpu import streams
+        s = streams.side(self.device)
         s.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(s), torch.inference_mode():
             for _ in range(2):
@@ -215,6 +216,15 @@ class TorchBackend(Backend):
                         self._graphs.clear()
                         break
         self._frozen = True
+
+    def release(self) -> None:
+        """Frees the captured graphs and their memory (a stopped pipeline's element calls it: the
+        pipeline's objects live on until Python's cyclic GC, which does not see GPU memory). The
+        model still runs afterwards, eagerly; prepare() captures again."""
+        with self._lock:
+            self._graphs.clear()
+            self._pool = None
+            self._frozen = False
 
     def run_torch(self, x) -> dict:
         """x: [N, ...] tensor on the backend's device (any float dtype). Returns output tensors by
