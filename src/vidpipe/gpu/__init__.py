@@ -7,6 +7,7 @@ without torch never loads this package unless a user asks for device=cuda (or ba
     color.py      NV12 <-> RGB (BT.601 limited range, as the CPU path and OpenCV)
     draw.py       osd and tiler drawing on the device
     encode.py     NVENC through PyNvVideoCodec (CPU x264 fallback in the encoder element)
+    streams.py    CUDA streams that outlive pipelines (their cuBLAS workspace is kept by torch)
 
 The torch model backend, preprocessing and parsers live with inference (infer/backends/pytorch.py,
 infer/preprocess_torch.py, infer/parsers/pytorch.py), which uses this package, never the reverse.
