@@ -347,3 +347,26 @@ def test_dense_and_padded_matching_agree_exactly(algo, monkeypatch):
     monkeypatch.setattr(track_core, "_assign_dense", lambda *a: calls.append(1) or dense(*a))
     assert run(1 << 30) == run(0)
     assert len(calls) > 50
+
+
+@pytest.mark.parametrize("streams,dense_pairs", [(1, 4096), (3, 4096), (3, 0)])
+@pytest.mark.parametrize("algo", ALGOS)
+def test_a_track_matches_only_its_own_class(algo, streams, dense_pairs, monkeypatch):
+    """match_class (the default): a detection of another class on a track's box starts a track of
+    its own, and one of the track's class continues it; on one stream, across streams in one IoU
+    matrix and padded per stream. Across streams a batch of one class skips the masks (same ids)."""
+    from vidpipe.track import TrackerCore, make_params
+    from vidpipe.track import core as track_core
+    monkeypatch.setattr(track_core, "DENSE_PAIRS", dense_pairs)
+    core = TrackerCore(make_params(algo, min_hits=1))
+    keys, box = np.arange(streams), np.array([[10.0, 10.0, 60.0, 60.0]])
+
+    def step(t, cls):
+        r = core.update(keys, np.full(streams, t), np.ones(streams, bool), np.arange(streams),
+                        np.repeat(box + t, streams, 0), np.full(streams, 0.9), np.full(streams, cls, np.int64))
+        return r.object_id.tolist()
+    first = step(0, 0)
+    assert step(1, 0) == first                    # one class: the masks are skipped, the tracks go on
+    other = step(2, 1)
+    assert all(a != b for a, b in zip(other, first)) and len(set(other)) == 1  # a new id per stream
+    assert step(3, 1) == other                    # and that track goes on in its class

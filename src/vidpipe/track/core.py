@@ -127,6 +127,14 @@ def _member(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.isin(a, b)
 
 
+def _classes_differ(t_cls: np.ndarray, d_cls: np.ndarray) -> bool:
+    """Whether some track's class can differ from some detection's (both non-empty); when not,
+    matching by class changes nothing and the masks across streams are skipped (a detector of one
+    class: 4% of a 16-stream update, 7% at 64; one stream's small mask costs less than the test)."""
+    c = t_cls[0]
+    return bool((t_cls != c).any() or (d_cls != c).any())
+
+
 DENSE_PAIRS = 4096  # up to this many track x detection pairs, one IoU matrix across streams (measured: faster
 #                     to about 8 streams x 9 objects; the padded form beyond)
 
@@ -138,7 +146,7 @@ def _assign_dense(t_key, t_box, t_cls, d_key, d_box, d_cls, min_iou: float, matc
     then each stream that needs the Hungarian solver, by stream."""
     iou = batched_iou(t_box, d_box)
     other = t_key[:, None] != d_key[None, :]
-    if match_class:
+    if match_class and _classes_differ(t_cls, d_cls):
         other |= t_cls[:, None] != d_cls[None, :]
     iou[other] = 0.0
     cand = iou >= max(min_iou, 1e-9)
@@ -205,7 +213,7 @@ def assign(t_key: np.ndarray, t_box: np.ndarray, t_cls: np.ndarray, d_key: np.nd
     ti[ti >= len(t_key)] = -1
     di[di >= len(d_key)] = -1
     iou = batched_iou(tp, dp)
-    if match_class:
+    if match_class and _classes_differ(t_cls, d_cls):
         tc = np.where(ti >= 0, t_cls[np.clip(ti, 0, None)], -1)
         dc = np.where(di >= 0, d_cls[np.clip(di, 0, None)], -2)
         iou = np.where(tc[:, :, None] == dc[:, None, :], iou, 0.0)
