@@ -159,8 +159,9 @@ def test_gpu_graphed_front_end_same_objects_as_eager(shared_dir, nanodet_ini, h2
 @pytest.mark.needs_shared
 def test_gpu_partial_batch_gives_each_frame_its_full_batch_objects(shared_dir, nanodet_ini, h264_media, monkeypatch):
     """A batch with fewer frames than the graph was captured for (a muxer timeout, streams ending)
-    runs through the same graph, so each frame's objects are bit for bit those it gets in a full
-    batch (eager launches at another batch size agreed only to about 1e-3 in scores)."""
+    runs through the same graph, so each frame's objects are bit for bit those it gets in the same
+    place of a full batch (eager launches at another batch size agreed only to about 1e-3 in
+    scores; another place moves them by about 1e-4, benchmarks/gpu/experiments/batch_place.py)."""
     from vidpipe.core.meta import Batch, Frame
     from vidpipe.gpu.decode import NvDecReader
     reader = NvDecReader(h264_media[0])  # pets09: people in every frame
@@ -180,7 +181,7 @@ def test_gpu_partial_batch_gives_each_frame_its_full_batch_objects(shared_dir, n
                 for i, f in zip(indexes, batch.frames)}
     try:
         full = objects([0, 1, 2, 3])
-        for part in ([2], [1, 3], [0, 1, 2]):
+        for part in ([0], [0, 1], [0, 1, 2]):  # each frame in its place: the place moves scores by ~1e-4
             got = objects(part)
             for i in part:
                 assert got[i][0] == full[i][0], (part, i)
