@@ -370,3 +370,20 @@ def test_a_track_matches_only_its_own_class(algo, streams, dense_pairs, monkeypa
     other = step(2, 1)
     assert all(a != b for a, b in zip(other, first)) and len(set(other)) == 1  # a new id per stream
     assert step(3, 1) == other                    # and that track goes on in its class
+
+
+@pytest.mark.parametrize("algo", ALGOS)
+def test_a_batch_holding_a_stream_twice_tracks_its_frames_in_order(algo):
+    """A batch with two frames of each stream (the muxer gives a stream more than its share when
+    others stall) is tracked round by round: the same ids as one frame per batch."""
+    objs = [Obj(0, 0, 11, 100, 100, 4, 0), Obj(1, 0, 11, 300, 100, -4, 2)]
+    scene = render(objs, 12)
+    one, _ = track(algo, scene, streams=2)
+    t = make_tracker(algo)
+    two = [[] for _ in range(2)]
+    for n in range(0, 12, 2):
+        frames = [frame_with(s, k, scene[k][1]) for k in (n, n + 1) for s in (1, 0)]  # s1 first: any order
+        assert [len(r) for r in Batch(frames).rounds()] == [2, 2]
+        for f in t.process(Batch(frames)).frames:
+            two[f.source_id].append({o.user_meta["gt"]: o.object_id for o in f.objects if "gt" in o.user_meta})
+    assert two == one and one[0][-1] == {0: 0, 1: 1}

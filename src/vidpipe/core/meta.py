@@ -376,9 +376,12 @@ class Batch:
         """Frame indexes in rounds of distinct streams, in order: a stream with two frames in
         this batch has its first in round 0, its second in round 1. Stateful per-stream work
         (tracking, analytics) goes round by round."""
+        frames = self.frames
+        if len({f.source_id for f in frames}) == len(frames):  # distinct streams (the usual batch)
+            return [list(range(len(frames)))] if frames else []
         rounds: list[list[int]] = []
         seen: dict[int, int] = {}
-        for i, f in enumerate(self.frames):
+        for i, f in enumerate(frames):
             r = seen.get(f.source_id, 0)
             seen[f.source_id] = r + 1
             if r == len(rounds):

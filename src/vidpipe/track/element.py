@@ -143,20 +143,24 @@ class Tracker(Element):
         fr, top = objs.frame, objs.parent_row < 0
         xyxy, conf, cls = objs.xyxy, objs.confidence, objs.class_id
         labels = table.cols["label"]
+        seen = self._seen_detector
         for rnd in rounds:
             fs = [frames[i] for i in rnd]
-            pos = np.full(len(frames), -1, np.int64)
-            pos[rnd] = np.arange(len(rnd))
-            detected = np.zeros(len(fs), bool)
-            for j, f in enumerate(fs):
-                if f.meta.inferred_by:
-                    self._seen_detector.add(f.source_id)
-                detected[j] = bool(f.meta.inferred_by) or (f.source_id not in self._seen_detector)
-            sel = np.nonzero((pos[fr] >= 0) & top)[0]
-            d_frame = pos[fr[sel]]
+            keys_l, nums_l = [f.source_id for f in fs], [f.frame_num for f in fs]
+            ran_l = [bool(f.meta.inferred_by) for f in fs]
+            seen.update(k for k, r in zip(keys_l, ran_l) if r)
+            # frames the detector skipped count as detected until their stream has seen it run
+            detected = np.array([r or k not in seen for k, r in zip(keys_l, ran_l)], bool)
+            if len(rnd) == len(frames):  # the whole batch in one round: frame index = position
+                sel = np.nonzero(top)[0]
+                d_frame = fr[sel]
+            else:
+                pos = np.full(len(frames), -1, np.int64)
+                pos[rnd] = np.arange(len(rnd))
+                sel = np.nonzero((pos[fr] >= 0) & top)[0]
+                d_frame = pos[fr[sel]]
             o = np.argsort(d_frame, kind="stable")  # frame by frame, each frame's objects in order
             sel, d_frame = sel[o], d_frame[o]
-            keys_l, nums_l = [f.source_id for f in fs], [f.frame_num for f in fs]
             keys = np.array(keys_l, np.int64)
             res = core.update(keys, np.array(nums_l, np.int64), detected,
                               d_frame, xyxy[sel].astype(np.float64), conf[sel].astype(np.float64),
