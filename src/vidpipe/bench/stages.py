@@ -69,8 +69,9 @@ def stage_table(clip: str, streams: int, ini: str, *, batches: int = 12, device:
             out = timed("model", infer._run_model, x)
             cand = timed("decode", candidates, infer.out_parser, out, infer.ctx)
             selected = None
-            if front is not None and front(nv12s) is not None:  # the graph: candidates and the kept boxes
-                cand, selected, tf = timed("graphed", front, nv12s)
+            graphed = timed("graphed", front, nv12s) if front is not None else None
+            if graphed is not None:  # the graph: candidates and the kept boxes
+                cand, selected, tf = graphed
                 selected = infer._replayed(selected)
             timed("nms", infer._device_objects, batch, cand, tf, selected)
             timed("track", tracker.process, batch)

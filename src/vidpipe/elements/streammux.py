@@ -118,6 +118,7 @@ class StreamMux(Element):
         self._counts: dict[int, int] = {}  # frames of each stream in the batch being collected
         self._held: dict[Pad, None] = {}   # pads whose next frame is beyond their share, in order
         self._pushed = False
+        self._scaling = self.width > 0 and self.height > 0
         first_at = 0.0
         full_since = None  # since when a held pad has been full with nothing else to take
         bell, stop = self._bell, self._abort
@@ -208,10 +209,9 @@ class StreamMux(Element):
         if isinstance(item, Batch):
             if index in self._stalled:
                 self._stalled.clear()  # it is back: batches wait for every stream again
-            scale = self.width > 0 and self.height > 0
             for f in item.frames:
                 f.source_id = index
-                if scale:
+                if self._scaling:
                     f = self._scale(f)
                 self._frames.append(f)
                 self._counts[index] = self._counts.get(index, 0) + 1

@@ -429,8 +429,9 @@ class Infer(Element):
         outputs, cand, transforms, selected, ready = launched
         with torch.cuda.stream(stream):
             stream.wait_event(ready)
-            for v in (outputs.values() if outputs is not None else ()):
-                v.record_stream(stream)  # made on the launch stream, read on this one
+            if outputs is not None:  # clones made on the launch stream, read on this one
+                for v in outputs.values():
+                    v.record_stream(stream)
             return self._complete(batch, (outputs, cand, transforms, selected))
 
     def _complete(self, batch: Batch, launched: tuple | None) -> Batch:
