@@ -194,6 +194,45 @@ def test_gpu_partial_batch_gives_each_frame_its_full_batch_objects(shared_dir, n
 
 @pytest.mark.needs_cuda
 @pytest.mark.needs_shared
+def test_gpu_batch_beyond_the_graph_replays_in_chunks(shared_dir, nanodet_ini, h264_media, monkeypatch):
+    """A batch of more frames than the graph holds replays it once per chunk: each frame gets bit
+    for bit what it gets in the same place of that chunk run alone, whatever the batch's size, and
+    the partial last chunk's padding adds no objects."""
+    from vidpipe.core.meta import Batch, Frame
+    from vidpipe.gpu.decode import NvDecReader
+    reader = NvDecReader(h264_media[0])  # pets09: people in every frame
+    nv12s = [df.nv12 for _, df in zip(range(8), reader)]
+    infer = make_element("infer", config_file_path=nanodet_ini(batch=4, mode=0), device="cuda:0")
+    infer.start()
+    front = infer._front
+    assert front is not None
+    front.batch, front.slots = 4, 6  # chunks of 4; three per batch, two batches in flight
+    assert front.capture(tuple(nv12s[0].shape))
+    graphed = spy_on_graph(monkeypatch)
+
+    def objects(indexes):
+        batch = Batch([Frame(None, 0, n, 0.0, source_size=(reader.width, reader.height), nv12=nv12s[i])
+                       for n, i in enumerate(indexes)])
+        infer.process(batch)
+        return [(f.objects.class_id.tolist(), f.objects.confidence.copy(), f.objects.xyxy.copy())
+                for f in batch.frames]
+    try:
+        whole = objects([0, 1, 2, 3, 4, 5, 6, 7, 0, 1])
+        assert graphed == [True] * 3
+        alone = objects([0, 1, 2, 3]) + objects([4, 5, 6, 7]) + objects([0, 1])
+    finally:
+        infer.stop()
+    assert len(whole) == len(alone) == 10
+    for n, (got, want) in enumerate(zip(whole, alone)):
+        assert got[0] == want[0], n
+        assert np.array_equal(got[1], want[1]) and np.array_equal(got[2], want[2]), n
+    for n in (0, 1):  # the same frame in the same place of another chunk
+        assert whole[n][0] == whole[8 + n][0] and np.array_equal(whole[n][2], whole[8 + n][2])
+    assert all(len(w[0]) >= 2 for w in whole)
+
+
+@pytest.mark.needs_cuda
+@pytest.mark.needs_shared
 def test_gpu_graph_slots_keep_their_outputs_and_agree(shared_dir, nanodet_ini, h264_media):
     """The graphed front end has one graph per batch in flight: a replay of one slot leaves the
     others' outputs (candidates, and the kept boxes copied to pinned host memory inside the graph)
@@ -232,9 +271,9 @@ def test_gpu_graph_slots_keep_their_outputs_and_agree(shared_dir, nanodet_ini, h
 def _replay(front, infer, frames) -> tuple:
     """One call of the graphed front end: (candidates, the slot's host buffer)."""
     cand, selected, _ = front(frames)
-    host, _, ev = infer._replayed(selected)
+    tables, ev = infer._replayed([selected])
     ev.synchronize()
-    return cand, host
+    return cand, tables[0][0]
 
 
 @pytest.mark.needs_cuda

@@ -263,9 +263,9 @@ def test_infer_takes_the_graphed_selection_and_falls_back_when_it_is_flagged(nan
     cand = (cand[0], cand[1], cand[2].clamp(max=2))
     tf = [Transform(1.0, 1.0, 0, 0)] * 3
 
-    def objects(selected):
-        batch = Batch([Frame(np.zeros((416, 416, 3), np.uint8), i, 0) for i in range(3)])
-        infer._device_objects(batch, cand, tf, selected)
+    def objects(selected, chunks=1, frames=3):
+        batch = Batch([Frame(np.zeros((416, 416, 3), np.uint8), i, 0) for i in range(frames)])
+        infer._device_objects(batch, [cand] * chunks, tf * chunks, selected)
         return [sorted((o.class_id, round(o.confidence, 5), tuple(round(v, 3) for v in o.bbox.as_xyxy()))
                        for o in f.objects) for f in batch.frames]
 
@@ -274,10 +274,15 @@ def test_infer_takes_the_graphed_selection_and_falls_back_when_it_is_flagged(nan
     table, status = select_fixed(*cand, infer._thr_t, infer._filtered_t, infer._nms_iou)
     assert status.tolist() == [0, 0]
     flat = torch.cat([table.reshape(-1), status])
-    assert objects((flat.clone(), tuple(table.shape), Done())) == exact and infer.selection_fallbacks == 0
+    shape = tuple(table.shape)
+    assert objects(([(flat.clone(), shape)], Done())) == exact and infer.selection_fallbacks == 0
     flagged = torch.cat([torch.zeros(table.numel()), torch.tensor([0.0, 1.0])])  # "a frame did not settle"
-    assert objects((flagged, tuple(table.shape), Done())) == exact and infer.selection_fallbacks == 1
-    assert len(infer._staging) == 2  # both buffers handed back for reuse
+    assert objects(([(flagged, shape)], Done())) == exact and infer.selection_fallbacks == 1
+    assert len(infer._staging) == 2  # both events handed back for reuse
+    # a batch replayed in chunks (here three of 3 frames, the last one's third frame padding): each
+    # chunk's rows go to its own frames, a flagged chunk alone falls back, the padding adds nothing
+    chunked = objects(([(flat.clone(), shape), (flagged, shape), (flat.clone(), shape)], Done()), chunks=3, frames=8)
+    assert chunked == exact * 2 + exact[:2] and infer.selection_fallbacks == 2
 
 
 def _objects_by_frame(pipeline, element):

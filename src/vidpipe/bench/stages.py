@@ -4,7 +4,7 @@ stage_table() runs the pipeline's own elements one batch at a time on frames dec
 waiting for the device after each stage, so each figure is that stage alone (milliseconds per
 batch): mux (gathering the frames into a Batch), convert (NV12 batch -> model input), model, decode
 (the model's outputs -> candidate boxes), graphed (those three, then thresholds and NMS in fixed
-shapes, replayed as one CUDA graph, as the pipeline runs them), nms (eagerly: thresholds, NMS, the
+shapes, replayed as one CUDA graph per chunk of up to 16 frames, as the pipeline runs them), nms (eagerly: thresholds, NMS, the
 host copy of the kept boxes, rows added to the table; after the graph: the copy and the rows) and
 track. NVDEC is its own throughput turned into milliseconds per batch of N frames.
 
@@ -53,9 +53,10 @@ def stage_table(clip: str, streams: int, ini: str, *, batches: int = 12, device:
         sync()
         times[key].append((time.perf_counter() - t0) * 1e3)
         return out
-    front = infer._front  # captured here as negotiate() does in a pipeline
+    front = infer._front  # captured here as negotiate() does in a pipeline (chunks as there)
     if front is not None:
-        front.batch = streams
+        front.batch = min(streams, infer.graph_chunk or streams)
+        front.slots = infer._torch_in_flight() * -(-streams // front.batch)
         front.capture(tuple(clips[0].nv12.shape))
     for _ in range(2):  # the first round warms caches, kernels and graphs; the second is measured
         for v in times.values():
@@ -68,12 +69,12 @@ def stage_table(clip: str, streams: int, ini: str, *, batches: int = 12, device:
             x, tf = timed("convert", infer.pre.from_nv12, nv12s)
             out = timed("model", infer._run_model, x)
             cand = timed("decode", candidates, infer.out_parser, out, infer.ctx)
-            selected = None
-            graphed = timed("graphed", front, nv12s) if front is not None else None
-            if graphed is not None:  # the graph: candidates and the kept boxes
-                cand, selected, tf = graphed
+            cands, selected = [cand], None
+            graphed = timed("graphed", infer._graphed, nv12s) if front is not None else None
+            if graphed is not None:  # the graphs: candidates and the kept boxes, per chunk
+                cands, selected, tf = graphed
                 selected = infer._replayed(selected)
-            timed("nms", infer._device_objects, batch, cand, tf, selected)
+            timed("nms", infer._device_objects, batch, cands, tf, selected)
             timed("track", tracker.process, batch)
     return {k: round(statistics.median(v), 3) if v else float("nan") for k, v in times.items()}
 

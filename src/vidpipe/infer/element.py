@@ -26,6 +26,10 @@ from .preprocess import Preprocessor, Transform
 
 log = logging.getLogger("vidpipe")
 TORCH_IN_FLIGHT = 2  # batches on a CUDA device at once by default (launched, not yet completed)
+# The graphed front end replays a larger batch in chunks of this many frames, one graph each
+# (the graph-chunk property): 64 x 1080p streams ran 15-20% faster in chunks of 16 than in one
+# graph of 64, with NVDEC in the worker process and in this one (benchmarks/RESULTS.md, run T)
+GRAPH_CHUNK = 16
 
 
 def detect_parser(outputs: list, cfg: InferConfig) -> str:
@@ -83,6 +87,8 @@ class Infer(Element):
                    "for ONNX models on cuda)")
     workers = Prop(int, 0, "batches in flight at once (0: one per CPU core, max 4); results stay in order",
                    minimum=0, maximum=16)
+    graph_chunk = Prop(int, GRAPH_CHUNK, "on CUDA with NVDEC frames: the most frames one CUDA graph replay "
+                       "takes; a larger batch replays in chunks of this many (0: the whole batch)", minimum=0)
 
     def __init__(self, name: str | None = None, **props: Any):
         super().__init__(name, **props)
@@ -218,9 +224,12 @@ class Infer(Element):
 
                 from .parsers.pytorch import select_fixed
                 sel = partial(select_fixed, thresholds=self._thr_t, filtered=self._filtered_t, nms_iou=self._nms_iou)
-                # one graph per batch in flight: a batch completes before the launch `slots` after it
-                self._front = GraphedFrontEnd(self.pre, be, self.out_parser, self.ctx, self._upstream_batch(), sel,
-                                              slots=self._torch_in_flight())
+                # batches of more than GRAPH_CHUNK frames replay in chunks, one graph each; one graph
+                # per chunk in flight: a batch completes before the launch `slots` after it
+                batch = self._upstream_batch()
+                chunk = min(batch, self.graph_chunk or batch)
+                self._front = GraphedFrontEnd(self.pre, be, self.out_parser, self.ctx, chunk, sel,
+                                              slots=self._torch_in_flight() * -(-batch // chunk))
         log.info("%s: %s via %s, parser %s, %s", where, os.path.basename(cfg.model_file), be.name,
                  self.out_parser.name, be.describe())
 
@@ -369,9 +378,9 @@ class Infer(Element):
 
     def _launch(self, batch: Batch, infer_this: bool | None = None) -> tuple | None:
         """The first half of a batch's inference, up to the model's outputs (or, from the graphed
-        front end, candidate boxes and the kept boxes' table on its way to the host): (outputs,
-        candidates, transforms, selected), one of the first two None; on a GPU launched, not
-        waited for. None when this batch is not inferred."""
+        front end, candidate boxes and the kept boxes' tables on their way to the host, per chunk
+        of the batch): (outputs, candidates, transforms, selected), one of the first two None; on
+        a GPU launched, not waited for. None when this batch is not inferred."""
         if infer_this is None:
             infer_this = self._take_turn()
         frames = batch.frames
@@ -380,14 +389,31 @@ class Infer(Element):
         assert self.pre is not None
         if self.on_torch and all(not f.has_rgb for f in frames):  # NVDEC frames: input from the NV12 batch
             nv12s = [f.nv12 for f in frames]
-            got = self._front(nv12s) if self._front is not None else None
-            if got is not None:  # candidates (and the kept boxes) from the captured graph
-                cand, selected, transforms = got
-                return None, cand, transforms, self._replayed(selected)
+            got = self._graphed(nv12s)
+            if got is not None:  # candidates (and the kept boxes) per chunk, from the captured graphs
+                cands, selected, transforms = got
+                return None, cands, transforms, self._replayed(selected)
             x, transforms = self.pre.from_nv12(nv12s)  # type: ignore[attr-defined]
         else:
             x, transforms = self.pre([f.image if self.on_torch else f.to_numpy() for f in frames])
         return self._run_model(x), None, transforms, None
+
+    def _graphed(self, nv12s: list) -> tuple | None:
+        """The graphed front end over a batch's NV12 frames, in chunks of its batch: (candidates
+        per chunk, (host buffer, table shape) per chunk, transforms), or None where the eager path
+        must run (no graph for these frames). A frame's outputs depend on its place in its chunk
+        only, not on how many frames its batch has."""
+        front = self._front
+        if front is None or not nv12s or not front.takes(nv12s):
+            return None
+        c = front.batch
+        if -(-len(nv12s) // c) * self._torch_in_flight() > front.slots:  # would overwrite a batch in flight
+            return None
+        parts = [front(nv12s[i:i + c]) for i in range(0, len(nv12s), c)]
+        if any(p is None for p in parts):
+            return None
+        return ([p[0] for p in parts], [p[1] for p in parts],
+                [t for p in parts for t in p[2][:c]][:len(nv12s)])
 
     def _torch_in_flight(self) -> int:
         """Batches a torch backend keeps in flight: on CUDA launched ahead while earlier ones
@@ -420,7 +446,7 @@ class Infer(Element):
                 return outputs, cand, transforms, selected, stream.record_event()
             # from the graphed front end: its slot's buffers outlive this batch's completion, and
             # the event recorded after the replay says when they (and the host copy) are ready
-            return outputs, cand, transforms, selected, selected[2]
+            return outputs, cand, transforms, selected, selected[1]
 
     def _complete_on(self, stream, batch: Batch, launched: tuple | None) -> Batch:
         import torch
@@ -446,7 +472,8 @@ class Infer(Element):
             from ..core.tensors import to_host
             from .parsers.pytorch import candidates
             if self._device_nms:
-                self._device_objects(batch, cand or candidates(self.out_parser, outputs, self.ctx), transforms, selected)
+                self._device_objects(batch, cand or [candidates(self.out_parser, outputs, self.ctx)], transforms,
+                                     selected)
                 return batch
             outputs = {k: to_host(v.float() if v.is_floating_point() else v) for k, v in outputs.items()}
         found = []
@@ -466,33 +493,28 @@ class Infer(Element):
             self._add_objects(batch, *Detections.stack(found), transforms, list(range(len(frames))))
         return batch
 
-    def _device_objects(self, batch: Batch, cand: tuple, transforms: list[Transform], selected=None) -> None:
+    def _device_objects(self, batch: Batch, cands: list, transforms: list[Transform], selected=None) -> None:
         """Detectors with a torch parser: thresholds and NMS on the device, one small copy of the
-        kept boxes to the host, objects attached. `selected`: the graph's table of kept boxes on
-        its way to the host (see _replayed); `select` runs where there is none or it says a
-        frame was beyond it."""
-        from .parsers.pytorch import read_table, select
+        kept boxes to the host, objects attached. `cands`: candidates per chunk of the batch (one
+        chunk unless the graphed front end replayed it in several). `selected`: from the graphed
+        front end, (per chunk, its table of kept boxes on its way to the host, as (host buffer,
+        table shape); an event after the last replay), see _replayed; `select` runs for a chunk
+        without a table, or whose table says a frame was beyond it."""
+        from .parsers.pytorch import select
         cfg = self.cfg
         assert cfg is not None
-        got = None
-        if selected is not None and selected[0] is not None:
-            host, shape, copied = selected
-            copied.synchronize()  # releases the GIL while the copy finishes
-            flat = host.numpy()
-            transfers.d2h(flat.nbytes)
-            over, unsettled = flat[-2:].tolist()
-            if over or unsettled:
-                self.selection_fallbacks += 1
-                self.selection_flags[0] += int(over)
-                self.selection_flags[1] += int(unsettled)
-                if self.selection_fallbacks == 1:
-                    log.info("%s: %d frame(s) with more candidates than the graphed NMS holds, %d not settled in "
-                             "its rounds: exact NMS for such batches", self.name, over, unsettled)
-            else:
-                got = read_table(flat[:-2].reshape(shape))  # copies the rows
+        tables: list = [None] * len(cands)
         if selected is not None:
-            self._staging.append(selected[2])
-        fi, xyxy, scores, classes = got or select(*cand, self._thr_t, self._filtered_t, self._nms_iou)
+            tables, copied = selected
+            copied.synchronize()  # releases the GIL while the copies finish
+            self._staging.append(copied)
+        parts, first = [], 0
+        for cand, table in zip(cands, tables):
+            got = self._read_selected(*table) if table is not None and table[0] is not None else None
+            fi, xyxy, scores, classes = got or select(*cand, self._thr_t, self._filtered_t, self._nms_iou)
+            parts.append((fi + first, xyxy, scores, classes))
+            first += len(cand[0])  # the chunk's frames, its padding included
+        fi, xyxy, scores, classes = parts[0] if len(parts) == 1 else (np.concatenate(c) for c in zip(*parts))
         if len(fi) and fi[-1] >= len(batch.frames):  # a partial batch through the graph: its padding goes
             keep = fi < len(batch.frames)
             fi, xyxy, scores, classes = fi[keep], xyxy[keep], scores[keep], classes[keep]
@@ -500,18 +522,35 @@ class Infer(Element):
             f.meta.inferred_by.append(cfg.gie_unique_id)
         self._add_objects(batch, fi, Detections(xyxy, scores, classes), transforms, list(range(len(batch.frames))))
 
-    def _replayed(self, selected: tuple | None) -> tuple:
-        """Records an event after a replay of the graphed front end: (host buffer, table shape,
-        event) for selected = (host buffer, table shape), the table on its way to the host inside
-        the graph; (None, None, event) without a selection. Events are reused once a batch's rows
-        are read."""
+    def _read_selected(self, host, shape: tuple) -> tuple | None:
+        """A graph's table of kept boxes, copied to the host: (frame index, xyxy, score, class), or
+        None where it says a frame had more candidates than it holds or was not settled."""
+        from .parsers.pytorch import read_table
+        flat = host.numpy()
+        transfers.d2h(flat.nbytes)
+        over, unsettled = flat[-2:].tolist()
+        if over or unsettled:
+            self.selection_fallbacks += 1
+            self.selection_flags[0] += int(over)
+            self.selection_flags[1] += int(unsettled)
+            if self.selection_fallbacks == 1:
+                log.info("%s: %d frame(s) with more candidates than the graphed NMS holds, %d not settled in "
+                         "its rounds: exact NMS for such batches", self.name, over, unsettled)
+            return None
+        return read_table(flat[:-2].reshape(shape))  # copies the rows
+
+    def _replayed(self, selected: list | None) -> tuple:
+        """Records an event after the replays of the graphed front end for a batch: (selected,
+        event), selected being the replays' (host buffer, table shape) each, their tables on their
+        way to the host inside the graphs; ((None, None) per replay, event) without a selection.
+        Events are reused once a batch's rows are read."""
         import torch
         try:
             ev = self._staging.pop()  # only this thread pops; completion appends
         except IndexError:
             ev = torch.cuda.Event()
         ev.record()
-        return (*(selected or (None, None)), ev)
+        return [s or (None, None) for s in selected or [None]], ev
 
     def _classification(self, probs: np.ndarray) -> Classification:
         cfg = self.cfg
