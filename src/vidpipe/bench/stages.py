@@ -4,9 +4,9 @@ stage_table() runs the pipeline's own elements one batch at a time on frames dec
 waiting for the device after each stage, so each figure is that stage alone (milliseconds per
 batch): mux (gathering the frames into a Batch), convert (NV12 batch -> model input), model, decode
 (the model's outputs -> candidate boxes), graphed (those three, then thresholds and NMS in fixed
-shapes, replayed as one CUDA graph per chunk of up to 16 frames, as the pipeline runs them), nms (eagerly: thresholds, NMS, the
-host copy of the kept boxes, rows added to the table; after the graph: the copy and the rows) and
-track. NVDEC is its own throughput turned into milliseconds per batch of N frames.
+shapes, replayed as one CUDA graph per chunk of up to 16 frames, as the pipeline runs them), nms
+(eagerly: thresholds, NMS, the host copy of the kept boxes, rows added to the table; after the
+graph: the copy and the rows) and track. NVDEC is its own throughput turned into milliseconds per batch of N frames.
 
 ThreadSampler samples every thread's Python stack while the real pipeline runs, so the table can
 be read against what each thread was doing (where Python, not the device, is the limit).

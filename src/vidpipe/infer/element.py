@@ -28,7 +28,7 @@ log = logging.getLogger("vidpipe")
 TORCH_IN_FLIGHT = 2  # batches on a CUDA device at once by default (launched, not yet completed)
 # The graphed front end replays a larger batch in chunks of this many frames, one graph each
 # (the graph-chunk property): 64 x 1080p streams ran 15-20% faster in chunks of 16 than in one
-# graph of 64, with NVDEC in the worker process and in this one (benchmarks/RESULTS.md, run T)
+# graph of 64, with NVDEC in the worker process and in this one (benchmarks/RESULTS.md, runs T, U)
 GRAPH_CHUNK = 16
 
 
@@ -444,8 +444,8 @@ class Infer(Element):
             if outputs is not None:
                 outputs = {k: v.clone() for k, v in outputs.items()}
                 return outputs, cand, transforms, selected, stream.record_event()
-            # from the graphed front end: its slot's buffers outlive this batch's completion, and
-            # the event recorded after the replay says when they (and the host copy) are ready
+            # from the graphed front end: its slots' buffers outlive this batch's completion, and
+            # the event recorded after the last replay says when they (and the host copies) are ready
             return outputs, cand, transforms, selected, selected[1]
 
     def _complete_on(self, stream, batch: Batch, launched: tuple | None) -> Batch:

@@ -16,15 +16,15 @@ several times per batch, in the thread that completes batches while the next one
 Results equal the eager path's: the same kernels on the same shapes, replayed; the fixed-shape
 selection keeps exactly what `select` keeps, and says when it could not (then `select` runs).
 
-The infer element captures it for at most GRAPH_CHUNK (16) frames and replays a larger batch in
-chunks of that many: with NVDEC in the worker process, 64 streams ran 13-20% faster that way than
-with one graph of 64, at the same GPU time per frame, so a frame's outputs depend on its place in
-its chunk, not on its batch's size.
+The infer element captures it for at most `graph-chunk` (16) frames and replays a larger batch in
+chunks of that many: 64 streams ran 15-20% faster that way than with one graph of 64, at the same
+GPU time per frame. A frame's outputs then depend on its place in its chunk, not on its batch's
+size.
 
 Batches overlap (one launches while the one before completes), so the graph is captured once per
-chunk of a batch in flight ("slots", replayed in turn) with outputs of its own, and the kept boxes' copy to
-pinned host memory is part of each graph: no clone of the outputs and no copy launched from
-Python per batch. Every launch from Python gives the GIL up and waits to take it back behind the
+chunk of a batch in flight ("slots", replayed in turn) with outputs of its own, and the kept
+boxes' copy to pinned host memory is part of each graph: no clone of the outputs and no copy
+launched from Python per batch. Every launch from Python gives the GIL up and waits to take it back behind the
 pipeline's other threads, and those waits, not the GPU, held the launching thread busy (py-spy,
 benchmarks/RESULTS.md).
 """
