@@ -562,3 +562,27 @@ def test_muxer_stops_waiting_for_a_stalled_stream():
     assert [n for s, n in order if s == 0] == [0, 1]
     assert [n for s, n in order if s == 1] == list(range(40))
     assert order.index((0, 1)) > order.index((1, 39))  # every file frame before the camera's second
+
+
+def test_muxer_patience_follows_where_the_frames_are():
+    """A stream counts as stalled after 2 ms when frames are on the GPU (5 ms cost 22-36% at 16
+    streams on an H100), after two switch intervals of the interpreter when they are on the CPU,
+    where a source with a decoded frame may wait that long for the GIL (with 2 ms, 16 sources on
+    two cores left a quarter of the batches without a stream and with another twice)."""
+    import sys
+
+    from vidpipe.core.meta import Frame
+    from vidpipe.elements.streammux import OVERFLOW_AFTER_S, _patience
+    cpu = Frame(np.zeros((24, 32, 3), np.uint8))
+    nv12_on_host = Frame(nv12=np.zeros((36, 32), np.uint8))
+    saved = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        assert _patience(cpu) == _patience(nv12_on_host) == 0.01
+        sys.setswitchinterval(0.0005)
+        assert _patience(cpu) == OVERFLOW_AFTER_S == 0.002
+    finally:
+        sys.setswitchinterval(saved)
+    torch = pytest.importorskip("torch")
+    assert _patience(Frame(nv12=torch.zeros((36, 32), dtype=torch.uint8))) == OVERFLOW_AFTER_S
+    assert _patience(Frame(torch.zeros((24, 32, 3), dtype=torch.uint8))) == OVERFLOW_AFTER_S

@@ -1,6 +1,7 @@
 """streammux: batches frames from N sources (nvstreammux's role)."""
 from __future__ import annotations
 
+import sys
 import time
 from operator import attrgetter
 from queue import SimpleQueue
@@ -16,6 +17,18 @@ from ..errors import LinkError
 
 PAD_QUEUE = 4  # frames a source may queue ahead of the muxer
 OVERFLOW_AFTER_S = 0.002  # a full pad waits this long for the other streams before its stream takes more
+
+
+def _patience(frame: Frame) -> float:
+    """How long a full pad waits for the others, from the first frame of a run. Frames on the GPU:
+    OVERFLOW_AFTER_S (5 ms cost 22-36% at 16 streams on an H100). Frames on the CPU: two switch
+    intervals of the interpreter, since a source whose frame is decoded may wait that long for the
+    GIL; with 2 ms, 16 sources on a 2-core machine were taken for stalled often enough that a
+    quarter of the batches lacked a stream and held another twice, some all 16 frames of one
+    (benchmarks/RESULTS.md)."""
+    if is_tensor(frame.nv12) or is_tensor(frame._image):
+        return OVERFLOW_AFTER_S
+    return max(OVERFLOW_AFTER_S, 2 * sys.getswitchinterval())
 _source_of = attrgetter("source_id")
 
 
@@ -41,7 +54,8 @@ class StreamMux(Element):
     stream while other streams have frames to give, so with a batch as large as the number of
     streams each batch holds one frame of every stream. A stream that runs ahead waits on its
     own pad (PAD_QUEUE frames); when such a pad is full and the streams it waits for have given
-    nothing for OVERFLOW_AFTER_S, they count as stalled and batches fill without them until one
+    nothing for a short while (2 ms on the GPU, two switch intervals on the CPU: _patience), they
+    count as stalled and batches fill without them until one
     of them gives a frame: a stalled camera holds the others up once, for that long, not until it
     comes back. batched-push-timeout still pushes what there is when it runs out.
     Per-stream work downstream (the tracker, analytics) goes once per round of distinct streams
@@ -119,6 +133,7 @@ class StreamMux(Element):
         self._held: dict[Pad, None] = {}   # pads whose next frame is beyond their share, in order
         self._pushed = False
         self._scaling = self.width > 0 and self.height > 0
+        self._patience = 0.0  # set from the run's first frame (_patience)
         first_at = 0.0
         full_since = None  # since when a held pad has been full with nothing else to take
         bell, stop = self._bell, self._abort
@@ -139,7 +154,7 @@ class StreamMux(Element):
                     if self._frames and timeout_s is not None:
                         wait = max(0.0, min(wait, first_at + timeout_s - now))
                     if full_since is not None:
-                        wait = max(0.0, min(wait, full_since + OVERFLOW_AFTER_S - now))
+                        wait = max(0.0, min(wait, full_since + self._patience - now))
                     try:
                         pad = bell.get(timeout=wait)
                     except Empty:
@@ -191,10 +206,10 @@ class StreamMux(Element):
 
     def _overflow(self, full: Pad | None, full_since: float | None) -> Pad | None:
         """Nothing new: a held pad that is full (its source waits) gives a frame beyond its
-        share when the streams it waits for are stalled: they gave nothing for OVERFLOW_AFTER_S,
+        share when the streams it waits for are stalled: they gave nothing for self._patience,
         or were found so before and none of them has given a frame since (self._stalled)."""
         if full is None or not (self._stalled or (full_since is not None and
-                                                   time.monotonic() - full_since >= OVERFLOW_AFTER_S)):
+                                                   time.monotonic() - full_since >= self._patience)):
             return None
         if not self._stalled:
             share = self._share()
@@ -209,6 +224,8 @@ class StreamMux(Element):
         if isinstance(item, Batch):
             if index in self._stalled:
                 self._stalled.clear()  # it is back: batches wait for every stream again
+            if not self._patience and item.frames:
+                self._patience = _patience(item.frames[0])
             for f in item.frames:
                 f.source_id = index
                 if self._scaling:
