@@ -569,8 +569,6 @@ def test_muxer_patience_follows_where_the_frames_are():
     streams on an H100), after two switch intervals of the interpreter when they are on the CPU,
     where a source with a decoded frame may wait that long for the GIL (with 2 ms, 16 sources on
     two cores left a quarter of the batches without a stream and with another twice)."""
-    import sys
-
     from vidpipe.core.meta import Frame
     from vidpipe.elements.streammux import OVERFLOW_AFTER_S, _patience
     cpu = Frame(np.zeros((24, 32, 3), np.uint8))
@@ -583,6 +581,13 @@ def test_muxer_patience_follows_where_the_frames_are():
         assert _patience(cpu) == OVERFLOW_AFTER_S == 0.002
     finally:
         sys.setswitchinterval(saved)
-    torch = pytest.importorskip("torch")
+
+
+@pytest.mark.needs_torch
+def test_muxer_patience_for_frames_on_the_gpu_stays_2_ms():
+    import torch
+
+    from vidpipe.core.meta import Frame
+    from vidpipe.elements.streammux import OVERFLOW_AFTER_S, _patience
     assert _patience(Frame(nv12=torch.zeros((36, 32), dtype=torch.uint8))) == OVERFLOW_AFTER_S
     assert _patience(Frame(torch.zeros((24, 32, 3), dtype=torch.uint8))) == OVERFLOW_AFTER_S
