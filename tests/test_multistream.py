@@ -568,7 +568,7 @@ def test_muxer_patience_follows_where_the_frames_are():
     """A stream counts as stalled after 2 ms when frames are on the GPU (5 ms cost 22-36% at 16
     streams on an H100), after two switch intervals of the interpreter when they are on the CPU,
     where a source with a decoded frame may wait that long for the GIL (with 2 ms, 16 sources on
-    two cores left a quarter of the batches without a stream and with another twice)."""
+    two cores left 15-50% of the batches without a stream and with another twice)."""
     from vidpipe.core.meta import Frame
     from vidpipe.elements.streammux import OVERFLOW_AFTER_S, _patience
     cpu = Frame(np.zeros((24, 32, 3), np.uint8))

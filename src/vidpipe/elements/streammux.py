@@ -17,19 +17,19 @@ from ..errors import LinkError
 
 PAD_QUEUE = 4  # frames a source may queue ahead of the muxer
 OVERFLOW_AFTER_S = 0.002  # a full pad waits this long for the other streams before its stream takes more
+_source_of = attrgetter("source_id")
 
 
 def _patience(frame: Frame) -> float:
     """How long a full pad waits for the others, from the first frame of a run. Frames on the GPU:
     OVERFLOW_AFTER_S (5 ms cost 22-36% at 16 streams on an H100). Frames on the CPU: two switch
     intervals of the interpreter, since a source whose frame is decoded may wait that long for the
-    GIL; with 2 ms, 16 sources on a 2-core machine were taken for stalled often enough that a
-    quarter of the batches lacked a stream and held another twice, some all 16 frames of one
+    GIL; with 2 ms, 16 sources on a 2-core machine were taken for stalled often enough that 15-50%
+    of the batches lacked a stream and held another twice, some all 16 frames of one
     (benchmarks/RESULTS.md)."""
-    if is_tensor(frame.nv12) or is_tensor(frame._image):
+    if is_tensor(frame.nv12) or (frame.has_rgb and is_tensor(frame.image)):
         return OVERFLOW_AFTER_S
     return max(OVERFLOW_AFTER_S, 2 * sys.getswitchinterval())
-_source_of = attrgetter("source_id")
 
 
 class _MuxPad(Pad):
@@ -55,9 +55,8 @@ class StreamMux(Element):
     streams each batch holds one frame of every stream. A stream that runs ahead waits on its
     own pad (PAD_QUEUE frames); when such a pad is full and the streams it waits for have given
     nothing for a short while (2 ms on the GPU, two switch intervals on the CPU: _patience), they
-    count as stalled and batches fill without them until one
-    of them gives a frame: a stalled camera holds the others up once, for that long, not until it
-    comes back. batched-push-timeout still pushes what there is when it runs out.
+    count as stalled and batches fill without them until one of them gives a frame: a stalled
+    camera holds the others up once, for that long, not until it comes back. batched-push-timeout still pushes what there is when it runs out.
     Per-stream work downstream (the tracker, analytics) goes once per round of distinct streams
     in a batch; taken first come first served (before), a batch of 16 frames of 16 streams held
     2 to 8 streams, and the tracker ran four to eight times per batch. The cost: streams keep

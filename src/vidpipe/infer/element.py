@@ -413,7 +413,7 @@ class Infer(Element):
         if any(p is None for p in parts):
             return None
         return ([p[0] for p in parts], [p[1] for p in parts],
-                [t for p in parts for t in p[2][:c]][:len(nv12s)])
+                [t for p in parts for t in p[2]][:len(nv12s)])  # each chunk's, its padding's cut
 
     def _torch_in_flight(self) -> int:
         """Batches a torch backend keeps in flight: on CUDA launched ahead while earlier ones

@@ -24,9 +24,9 @@ size.
 Batches overlap (one launches while the one before completes), so the graph is captured once per
 chunk of a batch in flight ("slots", replayed in turn) with outputs of its own, and the kept
 boxes' copy to pinned host memory is part of each graph: no clone of the outputs and no copy
-launched from Python per batch. Every launch from Python gives the GIL up and waits to take it back behind the
-pipeline's other threads, and those waits, not the GPU, held the launching thread busy (py-spy,
-benchmarks/RESULTS.md).
+launched from Python per batch. Every launch from Python gives the GIL up and waits to take it
+back behind the pipeline's other threads, and those waits, not the GPU, held the launching thread
+busy (py-spy, benchmarks/RESULTS.md).
 """
 from __future__ import annotations
 
@@ -76,13 +76,9 @@ class GraphedFrontEnd:
 
     def __call__(self, nv12s: list) -> tuple | None:
         k = len(nv12s)
-        if not 0 < k <= self.batch:
+        if not 0 < k <= self.batch or not self.takes(nv12s):
             return None
-        shape = tuple(nv12s[0].shape)
-        entry = self.graphs.get(shape)
-        if entry is None or any(tuple(t.shape) != shape for t in nv12s):
-            return None
-        static_in, slots = entry
+        static_in, slots = self.graphs[tuple(nv12s[0].shape)]
         graph, out = slots[self.calls % len(slots)]
         self.calls += 1
         # a partial batch runs through the same graph, the frames it lacks zeroed: each frame's
