@@ -422,8 +422,9 @@ def test_nvdec_worker_link_carries_frames_slots_errors_and_the_end():
     assert [worker.slot() for _ in range(3)] == [0, 1, 2]
     for slot, i in zip([0, 1, 2], range(3)):
         worker.frame(slot, i, errors=i // 2)
-    assert [source.next(block=False) for _ in range(3)] == [("frame", 0, 0, 0), ("frame", 1, 1, 0), ("frame", 2, 2, 1)]
-    assert source.next(block=False) is None
+    assert source.next(block=False) == ("frame", 0, 0, 0)
+    assert source.ready_frames() == [(1, 1, 0), (2, 2, 1)]  # the records that came with it, no read
+    assert source.ready_frames() == [] and source.next(block=False) is None
     got = []
     waiting = threading.Thread(target=lambda: got.append(worker.slot()))  # the ring is used up: it waits
     waiting.start()
@@ -432,7 +433,10 @@ def test_nvdec_worker_link_carries_frames_slots_errors_and_the_end():
     source.free([2, 0])
     waiting.join(5)
     assert got == [2] and worker.slot() == 0
+    worker.frame(2, 3, errors=1)
     worker.error("MediaError", "clip.mp4: decoding failed: bad slice\nat frame 7")
+    assert source.next() == ("frame", 2, 3, 1)  # the error's record came in the same read
+    assert source.ready_frames() == [] and len(source.buf) > 12  # not a frame: it stays for next()
     assert source.next() == ("error", "MediaError", "clip.mp4: decoding failed: bad slice\nat frame 7")
     ended = threading.Thread(target=worker.eos, args=(4,))  # all three slots are out
     ended.start()

@@ -29,6 +29,9 @@ from ..media.reader import DecodedFrame
 
 log = logging.getLogger("vidpipe")
 RING = 6  # NV12 buffers per stream shared with the worker
+_HAND_BACK = 3  # slots handed back together (a send gives up the GIL: one per 3 or more frames, not
+# one per frame); every slot goes back before the source waits for a frame, so none is kept from
+# the worker while it could decode
 _OPEN_TIMEOUT_S = 120.0  # the first open also starts the worker (imports torch, creates a CUDA context)
 
 _workers: dict[int, _Worker] = {}
@@ -159,6 +162,18 @@ class SourceLink:
                 raise EOFError("the worker closed the stream")
             buf += data
 
+    def ready_frames(self) -> list[tuple[int, int, int]]:
+        """The frame records already read, in order (no socket call): (slot, index, errors)."""
+        buf, out, k = self.buf, [], 0
+        while len(buf) >= k + 12:
+            rec = _REC.unpack_from(buf, k)
+            if rec[0] < 0:
+                break
+            out.append(rec)
+            k += 12
+        del buf[:k]
+        return out
+
     def free(self, slots: list[int]) -> None:
         self.sock.sendall(bytes(slots))
 
@@ -183,7 +198,8 @@ class ProcessNvDecReader:
         self.uri = uri
         self.device = torch.device(device)
         self._link: SourceLink | None = None
-        self._copying: list[int] = []
+        self._copying: list[tuple[list[int], object]] = []  # (slots, their copies' event), oldest first
+        self._held = 0  # slots in self._copying
         worker = _worker_for(self.device.index or 0)
         try:
             conn = worker.connect()
@@ -230,13 +246,23 @@ class ProcessNvDecReader:
                         return
                     raise MediaError(f"{self.uri}: the NVDEC worker process ended while decoding") from None
                 if rec[0] == "frame":
-                    _, slot, i, self.errors = rec
-                    self._release(wait=False)
-                    stream.wait_event(self._filled[slot])
-                    nv12 = self._ring[slot].clone()
-                    self._copied[slot].record(stream)
-                    self._copying.append(slot)
-                    yield DecodedFrame(None, i / self.fps, i, nv12=nv12)
+                    # every frame already read goes out in one step: the worker fills a stream's
+                    # slots in order on one CUDA stream, so the last slot's event covers them all,
+                    # and a contiguous run of slots is one copy (each call into torch gives up the
+                    # GIL, and a source behind the others reads several frames at once)
+                    group = [rec[1:], *link.ready_frames()]
+                    if self._held >= _HAND_BACK:
+                        self._release(wait=False)
+                    slots = [g[0] for g in group]
+                    stream.wait_event(self._filled[slots[-1]])
+                    frames = self._copy_out(slots)
+                    done = self._copied[slots[-1]]
+                    done.record(stream)
+                    self._copying.append((slots, done))
+                    self._held += len(slots)
+                    for (_, i, errors), nv12 in zip(group, frames):
+                        self.errors = errors
+                        yield DecodedFrame(None, i / self.fps, i, nv12=nv12)
                 elif rec[0] == "eos":
                     self.errors = rec[1]
                     self._release(wait=True)
@@ -244,31 +270,44 @@ class ProcessNvDecReader:
                 else:
                     raise MediaError(rec[2])
 
+    def _copy_out(self, slots: list[int]) -> list:
+        """Copies of the slots' frames: one copy per run of consecutive slots (a frame is a view
+        of its run's copy)."""
+        ring, out, start = self._ring, [], 0
+        for j in range(1, len(slots) + 1):
+            if j == len(slots) or slots[j] != slots[j - 1] + 1:
+                a, b = slots[start], slots[j - 1] + 1
+                out += ring[a:b].clone().unbind(0) if b - a > 1 else [ring[a].clone()]
+                start = j
+        return out
+
     def _release(self, wait: bool) -> None:
         """Hands back the slots whose copies have finished (all of them, waiting, with wait=True):
         one message for several slots, and no wait per frame."""
         copying = self._copying
         n = 0
         if wait:
-            for slot in copying:
-                self._copied[slot].synchronize()
+            for _, done in copying:
+                done.synchronize()
             n = len(copying)
         else:  # query() says done: no synchronize() after it (one CUDA call per frame, and its GIL)
-            while n < len(copying) and self._copied[copying[n]].query():
+            while n < len(copying) and copying[n][1].query():
                 n += 1
         if n:
-            done, self._copying = copying[:n], copying[n:]
+            done_slots = [slot for slots, _ in copying[:n] for slot in slots]
+            self._copying = copying[n:]
+            self._held -= len(done_slots)
             try:
                 if self._link is not None:
-                    self._link.free(done)
+                    self._link.free(done_slots)
             except OSError:
                 pass  # the worker is gone: the next read says so
 
     def close(self) -> None:
         link, self._link = self._link, None
         copying, self._copying = self._copying, []
-        for slot in copying:  # the worker frees the ring once the stream is closed: copies first
-            self._copied[slot].synchronize()
+        for _, done in copying:  # the worker frees the ring once the stream is closed: copies first
+            done.synchronize()
         if link is not None:
             link.close()
         self._ring = None
