@@ -362,7 +362,7 @@ def test_tiler_cell_keeps_its_overlay_when_a_batch_lacks_its_stream():
     assert int(out.image[50, 150, 0]) == 100                                 # cell 1 keeps stream 1's picture
 
 
-def test_nvdec_worker_is_chosen_from_eight_files_on_one_gpu():
+def test_nvdec_worker_is_chosen_from_four_files_on_one_gpu():
     """nvdec-process=-1 (the default) moves NVDEC into the worker process once a pipeline decodes
     AUTO_WORKER_STREAMS files on one GPU; 0 and 1 decide alone; CPU sources, cameras and streams
     on another GPU do not count. Deciding needs no GPU: nothing is started."""
@@ -374,7 +374,7 @@ def test_nvdec_worker_is_chosen_from_eight_files_on_one_gpu():
         p.add(*srcs)
         return p, srcs
 
-    assert N == 8
+    assert N == 4
     p, srcs = pipeline(N - 1)
     assert not any(s.uses_worker() for s in srcs)
     p.add(make_element("urisrc", "cam", uri="rtsp://127.0.0.1:1/x", device="cuda:0"),

@@ -382,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--device", default="cpu", help="cpu or cuda:N (default cpu)")
     r.add_argument("--nvdec-process", action=argparse.BooleanOptionalAction, default=None,
                    help="with --device cuda: decode the files in a worker process (or not), so decoding never "
-                   "waits for the pipeline's Python; default: the worker from 8 files on a GPU (see docs/gpu.md)")
+                   "waits for the pipeline's Python; default: the worker from 4 files on a GPU (see docs/gpu.md)")
     r.add_argument("--batch-size", type=int, default=0, help="frames per batch (default: number of inputs)")
     r.add_argument("--conf", type=float, help="detection threshold for all classes (default model: 0.4)")
     r.add_argument("--tracker", choices=["iou", "sort", "bytetrack"], help="track objects (object ids in the output)")

@@ -19,7 +19,7 @@ from ..media.reader import ImageSequenceReader, VideoReader, is_image_sequence, 
 log = logging.getLogger("vidpipe")
 
 
-AUTO_WORKER_STREAMS = 8  # nvdec-process=-1: from this many NVDEC files on one GPU, the worker (benchmarks/RESULTS.md)
+AUTO_WORKER_STREAMS = 4  # nvdec-process=-1: from this many NVDEC files on one GPU, the worker (benchmarks/RESULTS.md)
 
 
 @register("urisrc", aliases={"uridecodebin": {}, "nvurisrcbin": {}, "filesrc": {}})
