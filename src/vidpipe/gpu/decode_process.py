@@ -272,7 +272,7 @@ class ProcessNvDecReader:
 
     def _copy_out(self, slots: list[int]) -> list:
         """Copies of the slots' frames: one copy per run of consecutive slots (a frame is a view
-        of its run's copy)."""
+        of its run's copy, which lives as long as any of its frames: at most RING frames)."""
         ring, out, start = self._ring, [], 0
         for j in range(1, len(slots) + 1):
             if j == len(slots) or slots[j] != slots[j - 1] + 1:
@@ -290,7 +290,7 @@ class ProcessNvDecReader:
             for _, done in copying:
                 done.synchronize()
             n = len(copying)
-        else:  # query() says done: no synchronize() after it (one CUDA call per frame, and its GIL)
+        else:  # query() says done: no synchronize() after it (one CUDA call per group, and its GIL)
             while n < len(copying) and copying[n][1].query():
                 n += 1
         if n:
