@@ -725,6 +725,28 @@ def test_nvdec_in_a_worker_process_gives_the_same_frames(h264_squares, tmp_path)
     assert p["sink"].stats["frames"] == 2 * len(here)
 
 
+@torch_only
+def test_worker_source_copies_out_runs_of_slots_in_one_copy_each():
+    """The worker mode's source copies out the frames of one read per run of consecutive ring
+    slots: each frame has its slot's pixels, none shares memory with the ring (the worker reuses
+    it), and the frames of one run are views of one copy."""
+    import torch
+
+    from vidpipe.gpu.decode_process import ProcessNvDecReader
+    r = ProcessNvDecReader.__new__(ProcessNvDecReader)  # no worker: only the ring is needed
+    r._ring = torch.arange(6 * 3 * 2, dtype=torch.uint8).reshape(6, 3, 2)
+    slots = [4, 5, 0, 1, 2]  # the worker's free list wraps around
+    frames = r._copy_out(slots)
+    assert [torch.equal(f, r._ring[s]) for f, s in zip(frames, slots)] == [True] * 5
+    ring_mem = r._ring.untyped_storage().data_ptr()
+    assert all(f.untyped_storage().data_ptr() != ring_mem for f in frames)
+    mem = [f.untyped_storage().data_ptr() for f in frames]
+    assert mem[0] == mem[1] and mem[2] == mem[3] == mem[4] and mem[0] != mem[2]  # runs [4, 5] and [0, 1, 2]
+    r._ring[:] = 0  # the worker writes the next frames: the copies keep theirs
+    assert [int(f[0, 0]) for f in frames] == [24, 30, 0, 6, 12]
+    assert len(r._copy_out([3])) == 1 and all(f.is_contiguous() for f in frames)
+
+
 # ---- tiling and encoding NV12 frames (nothing asked for RGB) --------------------------------
 
 @torch_only

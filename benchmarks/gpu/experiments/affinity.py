@@ -8,24 +8,18 @@ a process of its own, alternating:
     for r in 1 2 3; do for s in worker:16:all worker:16:2 base:16:all base:16:2; do
       PYTHONPATH=/tmp/site:src python3 benchmarks/gpu/experiments/affinity.py $s
     done; done"""
-import argparse
 import json
 import os
-import tempfile
+
+from carried import CLIP, MODEL, ini, settings
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser()
-    ap.add_argument("settings", nargs="+")
-    ap.add_argument("--frames", type=int, default=300)
-    args = ap.parse_args()
+    args = settings(__doc__)
     from vidpipe.bench.baseline_gpu import batched_loop
-    from vidpipe.bench.gpu import vidpipe_run, write_ini
+    from vidpipe.bench.gpu import vidpipe_run
     from vidpipe.gpu.decode_process import _worker_for
     from vidpipe.infer.backends.pytorch import TorchBackend
     from vidpipe.infer.parsers import ParseContext, get_parser
-    clip = os.path.abspath(".devdata/bench1080.h264")
-    model = os.path.abspath(".devdata/shared/models/nanodet_m416.onnx")
-    tmp = tempfile.mkdtemp()
     every = sorted(os.sched_getaffinity(0))
     for spec in args.settings:
         side, n, cores = spec.split(":")
@@ -36,14 +30,13 @@ if __name__ == "__main__":
         os.sched_setaffinity(0, keep)  # this thread; the threads it starts inherit it
         try:
             if side == "worker":
-                ini = write_ini(os.path.join(tmp, f"b{n}.txt"), model, n)
-                r = vidpipe_run(clip, n, args.frames, ini, nvdec_process=1)
+                r = vidpipe_run(CLIP, n, args.frames, ini(n), nvdec_process=1)
                 fps, opf = r["fps"], r["objects"] / max(r["frames"], 1)
             else:
-                be = TorchBackend(model, device="cuda:0", precision="fp16")
+                be = TorchBackend(MODEL, device="cuda:0", precision="fp16")
                 parser, ctx = get_parser("nanodet"), ParseContext(416, 416, 80, 0.4)
                 parser.check(be.outputs, ctx)
-                r = batched_loop(clip, n, args.frames, be, parser, ctx)
+                r = batched_loop(CLIP, n, args.frames, be, parser, ctx)
                 fps, opf = r["fps"], r["objects_per_frame"]
         finally:
             os.sched_setaffinity(0, every)

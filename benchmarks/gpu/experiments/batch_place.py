@@ -6,24 +6,19 @@ every place. `det` sets torch.backends.cudnn.deterministic first:
     PYTHONPATH=/tmp/site:$PWD/src python3 benchmarks/gpu/experiments/batch_place.py 16 [det]
 """
 import json
-import os
 import sys
-import tempfile
 
 import torch
+from carried import CLIP, ini
 
 if __name__ == "__main__":
     if "det" in sys.argv[2:]:
         torch.backends.cudnn.deterministic = True
     from vidpipe import make_element
-    from vidpipe.bench.gpu import write_ini
     from vidpipe.gpu.decode import NvDecReader
     b = int(sys.argv[1])
-    clip = os.path.abspath(".devdata/bench1080.h264")
-    model = os.path.abspath(".devdata/shared/models/nanodet_m416.onnx")
-    ini = write_ini(os.path.join(tempfile.mkdtemp(), "b.txt"), model, b)
-    nv12s = [df.nv12.clone() for _, df in zip(range(b), NvDecReader(clip))]
-    infer = make_element("infer", config_file_path=ini, device="cuda:0", workers=1)
+    nv12s = [df.nv12.clone() for _, df in zip(range(b), NvDecReader(CLIP))]
+    infer = make_element("infer", config_file_path=ini(b), device="cuda:0", workers=1)
     infer.start()
     front = infer._front
     front.batch = b

@@ -7,18 +7,14 @@ that differ:
 """
 import collections
 import json
-import os
 import sys
-import tempfile
 
 import numpy as np
+from carried import CLIP, ini
 
 
 def one(n: int, frames: int, mode: str, upto: str):
-    from vidpipe.bench.gpu import vidpipe_run, write_ini
-    clip = os.path.abspath(".devdata/bench1080.h264")
-    model = os.path.abspath(".devdata/shared/models/nanodet_m416.onnx")
-    ini = write_ini(os.path.join(tempfile.mkdtemp(), "b.txt"), model, n)
+    from vidpipe.bench.gpu import vidpipe_run
     seen, batches, count = {}, [], collections.Counter()
 
     def probe(pad, batch):
@@ -30,7 +26,7 @@ def one(n: int, frames: int, mode: str, upto: str):
             rows = rows[np.lexsort(rows.T[::-1])] if len(rows) else rows
             seen[(f.source_id, count[f.source_id])] = (rows, len(batches) - 1, i, len(srcs), len(set(srcs)))
             count[f.source_id] += 1
-    r = vidpipe_run(clip, n, frames, ini, nvdec_process=1 if mode == "worker" else 0, user_probe=probe, upto=upto)
+    r = vidpipe_run(CLIP, n, frames, ini(n), nvdec_process=1 if mode == "worker" else 0, user_probe=probe, upto=upto)
     odd = sum(1 for b in batches if len(b) != n or len(set(b)) != len(b))
     return r, seen, odd, len(batches)
 

@@ -10,19 +10,16 @@ Each setting is MODE:STREAMS, MODE `worker` (NVDEC in the worker process) or `in
 import json
 import os
 import sys
-import tempfile
+
+from carried import CLIP, ini
 
 if __name__ == "__main__":
     import vidpipe
-    from vidpipe.bench.gpu import vidpipe_run, write_ini
+    from vidpipe.bench.gpu import vidpipe_run
     tag = sys.argv[1]
-    clip = os.path.abspath(".devdata/bench1080.h264")
-    model = os.path.abspath(".devdata/shared/models/nanodet_m416.onnx")
-    tmp = tempfile.mkdtemp()
     for spec in sys.argv[2:]:
         mode, n = spec.split(":")
-        ini = write_ini(os.path.join(tmp, f"b{n}.txt"), model, int(n))
-        r = vidpipe_run(clip, int(n), 300, ini, nvdec_process=1 if mode == "worker" else 0)
+        r = vidpipe_run(CLIP, int(n), 300, ini(int(n)), nvdec_process=1 if mode == "worker" else 0)
         print(json.dumps({"version": tag, "setting": spec, "fps": round(r["fps"], 1),
                           "objects_per_frame": round(r["objects"] / max(r["frames"], 1), 3),
                           "code": os.path.dirname(vidpipe.__file__)}), flush=True)

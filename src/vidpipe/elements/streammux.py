@@ -56,7 +56,8 @@ class StreamMux(Element):
     own pad (PAD_QUEUE frames); when such a pad is full and the streams it waits for have given
     nothing for a short while (2 ms on the GPU, two switch intervals on the CPU: _patience), they
     count as stalled and batches fill without them until one of them gives a frame: a stalled
-    camera holds the others up once, for that long, not until it comes back. batched-push-timeout still pushes what there is when it runs out.
+    camera holds the others up once, for that long, not until it comes back.
+    batched-push-timeout still pushes what there is when it runs out.
     Per-stream work downstream (the tracker, analytics) goes once per round of distinct streams
     in a batch; taken first come first served (before), a batch of 16 frames of 16 streams held
     2 to 8 streams, and the tracker ran four to eight times per batch. The cost: streams keep
